@@ -1,0 +1,245 @@
+"""Experiment parameters: one frozen, validated object from a YAML file or papermill's values.
+
+Every parameter has a default and a one-line help text beside it, so `02_model` and `04_train`
+can print what each one means. Validation errors name the key, the bad value and what is
+allowed, and are raised before TensorFlow is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
+DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
+
+
+class ParamsError(ValueError):
+    """A parameter is missing, unknown, of the wrong type or out of range."""
+
+
+def _param(default: Any, help_text: str, **constraints: Any) -> Any:
+    """A dataclass field carrying its help text and its allowed values."""
+    if isinstance(default, list):
+        return field(
+            default_factory=lambda: list(default), metadata={"help": help_text, **constraints}
+        )
+    return field(default=default, metadata={"help": help_text, **constraints})
+
+
+@dataclass(frozen=True)
+class Params:
+    """All knobs of one experiment. Defaults are the paper's LeNet-300-100 on MNIST."""
+
+    arch: str = _param("lenet", "network: lenet | conv2 | conv4 | conv6", choices=ARCHITECTURES)
+    dataset: str = _param(
+        "mnist", "data set: mnist | fashion_mnist | cifar10", choices=DATASET_NAMES
+    )
+    data_dir: str | None = _param(
+        None, "folder holding the data files; null = Keras cache, Debian package, download"
+    )
+    seed: int = _param(0, "base random seed; trial t uses seed + t", minimum=0)
+    trials: int = _param(1, "independent repetitions (seeds) of the whole experiment", minimum=1)
+    rounds: int = _param(0, "pruning rounds after the dense round 0 (0 = no pruning)", minimum=0)
+    max_epochs: int = _param(55, "training epochs per round at most", minimum=1)
+    batch_size: int = _param(60, "mini-batch size", minimum=1)
+    optimizer: str = _param("adam", "adam | sgd", choices=("adam", "sgd"))
+    learning_rate: float = _param(1.2e-3, "optimizer learning rate", exclusive_minimum=0.0)
+    momentum: float = _param(0.0, "SGD momentum (ignored by adam)", minimum=0.0, below=1.0)
+    kernel_init: str = _param(
+        "glorot_normal",
+        "kernel initializer (a tf_keras name)",
+        choices=("glorot_normal", "glorot_uniform", "he_normal", "he_uniform"),
+    )
+    activation: str = _param("relu", "hidden activation: relu | tanh", choices=("relu", "tanh"))
+    dense_units: list[int] = _param([300, 100], "hidden fully connected widths", item_minimum=1)
+    use_bias: bool = _param(True, "layers have biases (never pruned)")
+    dropout: float = _param(
+        0.0, "dropout after hidden dense layers (0 = off)", minimum=0.0, below=1.0
+    )
+    shuffle: bool = _param(True, "reshuffle the training set every epoch")
+    early_stopping: bool = _param(
+        False, "stop a round after `patience` epochs without val-loss improvement"
+    )
+    patience: int = _param(5, "epochs without improvement before early stopping", minimum=1)
+    min_delta: float = _param(0.0, "val-loss decrease that counts as improvement", minimum=0.0)
+    conv_rate: float = _param(
+        0.1, "fraction of surviving conv weights pruned per round", minimum=0.0, below=1.0
+    )
+    dense_rate: float = _param(
+        0.2, "fraction of surviving hidden dense weights pruned per round", minimum=0.0, below=1.0
+    )
+    output_rate: float = _param(
+        0.1, "fraction of surviving output-layer weights pruned per round", minimum=0.0, below=1.0
+    )
+    pruning_scope: str = _param(
+        "layerwise",
+        "layerwise: rank per layer | global: one ranking",
+        choices=("layerwise", "global"),
+    )
+    pruning_method: str = _param(
+        "iterative",
+        "iterative: prune the last round's net | oneshot: prune round 0's net",
+        choices=("iterative", "oneshot"),
+    )
+    rewind_epochs: int = _param(0, "rewind survivors to weights after this many epochs", minimum=0)
+    random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
+    validation_size: int = _param(5000, "training images held out for validation", minimum=1)
+    train_subset: int = _param(0, "use only this many training images (0 = all)", minimum=0)
+    output_dir: str | None = _param(None, "run folder; null = runs/<arch>")
+    device: str = _param(
+        "auto", "auto | cpu | gpu (gpu: fail if none)", choices=("auto", "cpu", "gpu")
+    )
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the run's files go: `output_dir`, or `runs/<arch>` by default."""
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.arch
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Params:
+        """A validated copy with some values changed."""
+        return load_params({**self.to_dict(), **changes})
+
+
+PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Params))
+
+
+def parameter_help() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for every parameter, in declaration order."""
+    return [
+        (f.name, Params().__getattribute__(f.name), f.metadata["help"])
+        for f in dataclasses.fields(Params)
+    ]
+
+
+def load_params(source: str | Path | Mapping[str, Any] | None = None, **overrides: Any) -> Params:
+    """Read a YAML file or a mapping (what papermill injected), apply overrides, validate."""
+    values: dict[str, Any] = {}
+    if isinstance(source, Mapping):
+        values.update(source)
+    elif source is not None:
+        values.update(_read_yaml(Path(source)))
+    values.update(overrides)
+    unknown = sorted(set(values) - set(PARAMETER_NAMES))
+    if unknown:
+        raise ParamsError(
+            f"unknown parameter(s) {', '.join(unknown)}; known parameters: "
+            f"{', '.join(PARAMETER_NAMES)}"
+        )
+    hints = typing.get_type_hints(Params)
+    checked = {}
+    for f in dataclasses.fields(Params):
+        if f.name in values:
+            checked[f.name] = _check_value(f.name, values[f.name], hints[f.name], f.metadata)
+    params = Params(**checked)
+    _check_consistency(params)
+    return params
+
+
+def params_from_namespace(namespace: Mapping[str, Any]) -> Params:
+    """Pick the parameters out of a notebook's globals (papermill injects them as variables)."""
+    return load_params({name: namespace[name] for name in PARAMETER_NAMES if name in namespace})
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ParamsError(
+            f"parameter file {path} does not exist; pass a path like params/demo.yaml"
+        )
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"parameter file {path} is not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParamsError(
+            f"parameter file {path} must hold `key: value` lines, got a {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def _check_value(name: str, value: Any, hint: Any, rules: Mapping[str, Any]) -> Any:
+    value = _check_type(name, value, hint)
+    if value is None:
+        return value
+    if "choices" in rules and value not in rules["choices"]:
+        allowed = " | ".join(rules["choices"])
+        raise ParamsError(f"{name}: {value!r} is not allowed; use one of {allowed}")
+    if "minimum" in rules and value < rules["minimum"]:
+        raise ParamsError(f"{name}: {value!r} is too small; it must be >= {rules['minimum']}")
+    if "exclusive_minimum" in rules and value <= rules["exclusive_minimum"]:
+        raise ParamsError(f"{name}: {value!r} must be > {rules['exclusive_minimum']}")
+    if "below" in rules and value >= rules["below"]:
+        raise ParamsError(
+            f"{name}: {value!r} is out of range; it must be in [{rules.get('minimum', 0)}, "
+            f"{rules['below']})"
+        )
+    if "item_minimum" in rules and any(item < rules["item_minimum"] for item in value):
+        raise ParamsError(f"{name}: {value!r} must hold integers >= {rules['item_minimum']}")
+    return value
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    """Accept exactly the declared type; ints are fine where floats are expected."""
+    optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
+    if value is None:
+        if optional:
+            return None
+        raise ParamsError(f"{name}: a value is required (got null); default is {_default(name)!r}")
+    base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
+    if typing.get_origin(base) is list:
+        if not isinstance(value, list | tuple) or not all(_is_int(v) for v in value):
+            raise ParamsError(f"{name}: {value!r} must be a list of integers, e.g. [300, 100]")
+        return [int(v) for v in value]
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+    elif base is int:
+        if _is_int(value):
+            return int(value)
+    elif base is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise ParamsError(
+        f"{name}: {value!r} is a {type(value).__name__}, expected {base.__name__} "
+        f"(default {_default(name)!r})"
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _default(name: str) -> Any:
+    return getattr(Params(), name)
+
+
+def _check_consistency(params: Params) -> None:
+    """Rules that involve more than one parameter."""
+    if params.data_dir is not None and not Path(params.data_dir).expanduser().is_dir():
+        raise ParamsError(
+            f"data_dir: {params.data_dir!r} is not a folder; create it with the data files "
+            "or set data_dir: null to use the Keras cache"
+        )
+    if params.rewind_epochs > params.max_epochs:
+        raise ParamsError(
+            f"rewind_epochs: {params.rewind_epochs} exceeds max_epochs ({params.max_epochs}); "
+            "rewind to an epoch that round 0 reaches"
+        )
+    if params.arch != "lenet" and not params.dense_units:
+        raise ParamsError(
+            "dense_units: conv nets need at least one hidden dense layer, e.g. [256, 256]"
+        )

@@ -1,0 +1,77 @@
+"""Every file of a run folder, named in one place.
+
+<run_dir>/params.yaml            resolved parameters of the run
+<run_dir>/epochs.csv             per-epoch metrics, all trials merged
+<run_dir>/rounds.csv             per-round results, all trials merged
+<run_dir>/trials/trial_000/      one folder per trial:
+    state.npz                    theta0, rewind point, masks, progress (for resuming)
+    epochs.csv, rounds.csv       this trial's rows
+    ticket.keras, ticket_masks.npz  the final winning ticket (stripped of tfmot wrappers)
+    ticket.json                  its sizes
+    writer.lock                  held while a process trains this trial
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def epochs(self) -> Path:
+        return self.root / "epochs.csv"
+
+    @property
+    def rounds(self) -> Path:
+        return self.root / "rounds.csv"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def trial(self, trial: int) -> TrialPaths:
+        return TrialPaths(self.root / "trials" / f"trial_{trial:03d}")
+
+    def trials(self) -> list[TrialPaths]:
+        return [TrialPaths(path) for path in sorted((self.root / "trials").glob("trial_*"))]
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.npz"
+
+    @property
+    def epochs(self) -> Path:
+        return self.root / "epochs.csv"
+
+    @property
+    def rounds(self) -> Path:
+        return self.root / "rounds.csv"
+
+    @property
+    def ticket(self) -> Path:
+        return self.root / "ticket.keras"
+
+    @property
+    def ticket_masks(self) -> Path:
+        return self.root / "ticket_masks.npz"
+
+    @property
+    def ticket_info(self) -> Path:
+        return self.root / "ticket.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "writer.lock"

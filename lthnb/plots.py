@@ -1,0 +1,275 @@
+"""Paper-style figures (Frankle & Carbin 2019, Fig. 3/4) and a summary table from run folders.
+
+Every curve is the mean over trials with a ±1 std band (sample std, ddof=1): the old notebooks
+plotted the last trial only. No TensorFlow here, so plotting starts instantly and tests stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import yaml
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from lthnb.paths import RunPaths
+from lthnb.results import atomic_path
+
+KINDS = ("ticket", "reinit")
+LINESTYLES = {"ticket": "-", "reinit": "--"}
+UNIT_COLUMNS = ("trial", "round", "kind", "percent_remaining")
+EPOCH_COLUMNS = (*UNIT_COLUMNS, "iteration", "val_accuracy")
+ROUND_COLUMNS = (*UNIT_COLUMNS, "early_stop_iteration", "test_accuracy")
+MAX_PERCENT_TICKS = 12  # at most this many labelled ticks across the log axis
+DEFAULT_CURVES = 5  # rounds shown by validation_curves when none are asked for
+
+
+class PlotInputError(ValueError):
+    """A run folder or table cannot be plotted; the message says what to run or fix."""
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The merged tables of one run folder, with the name its curves carry in legends."""
+
+    label: str
+    params: dict
+    epochs: pd.DataFrame
+    rounds: pd.DataFrame
+
+
+def read_run(run_dir: str | Path, label: str | None = None) -> RunTables:
+    """Read a run folder written by lthnb.results; label defaults to the architecture."""
+    paths = RunPaths(Path(run_dir))
+    params = {}
+    if paths.params.exists():
+        params = yaml.safe_load(paths.params.read_text()) or {}
+    epochs = _read_table(paths.epochs, EPOCH_COLUMNS)
+    rounds = _read_table(paths.rounds, ROUND_COLUMNS)
+    return RunTables(label or str(params.get("arch") or paths.root.name), params, epochs, rounds)
+
+
+def _read_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    hint = "; run 04_train first (and 05_plot after all trials finished)"
+    if not path.exists():
+        raise PlotInputError(f"{path} is missing{hint}")
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        table = pd.DataFrame()
+    if table.empty:
+        raise PlotInputError(f"{path} is empty{hint}")
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise PlotInputError(f"{path} lacks columns {missing}; rerun 04_train with this lthnb")
+    return table
+
+
+def _mean_std(
+    rows: pd.DataFrame, value: str, by: str = "round", scale: float = 1.0
+) -> pd.DataFrame:
+    """Mean, std and trial count of `value` per `by`: the one statistic every curve shows."""
+    grouped = rows.groupby(by)
+    return pd.DataFrame(
+        {
+            "percent_remaining": grouped["percent_remaining"].mean(),
+            "mean": grouped[value].mean() * scale,
+            "std": grouped[value].std() * scale,
+            "trials": grouped["trial"].nunique(),
+        }
+    )
+
+
+def _line_with_band(ax: Axes, x, stats: pd.DataFrame, label: str, **style) -> None:
+    """Plot the mean; shade ±1 std where it exists (not with one trial)."""
+    (line,) = ax.plot(x, stats["mean"], label=label, **style)
+    if stats["std"].notna().any():
+        std = stats["std"].fillna(0.0)
+        ax.fill_between(
+            x, stats["mean"] - std, stats["mean"] + std, color=line.get_color(), alpha=0.2,
+            linewidth=0, gid=f"{label} band",
+        )  # fmt: skip
+
+
+def _as_list(runs: RunTables | Sequence[RunTables]) -> list[RunTables]:
+    runs = [runs] if isinstance(runs, RunTables) else list(runs)
+    if not runs:
+        raise PlotInputError("no runs to plot; pass read_run(<run folder>)")
+    return runs
+
+
+def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+
+
+def format_percent(percent: float) -> str:
+    """Tick text as in the paper: 100, 51.2, 21.0, 3.6 (two significant digits below 0.1)."""
+    if percent >= 99.95:
+        return "100"
+    return f"{percent:.1f}" if percent >= 0.1 else f"{percent:.2g}"
+
+
+def _thin_ticks(percents: Sequence[float]) -> list[float]:
+    """Keep ticks that are far enough apart on the log axis to be read, always the two ends."""
+    values = sorted({round(float(p), 6) for p in percents if p > 0}, reverse=True)
+    if len(values) <= 2:
+        return values
+    gap = math.log10(values[0] / values[-1]) / MAX_PERCENT_TICKS
+    kept = [values[0]]
+    for value in values[1:-1]:
+        if math.log10(kept[-1] / value) >= gap:
+            kept.append(value)
+    if len(kept) > 1 and math.log10(kept[-1] / values[-1]) < gap:
+        kept.pop()
+    return [*kept, values[-1]]
+
+
+def _percent_axis(ax: Axes, percents: Sequence[float]) -> None:
+    """Log x axis, 100 % on the left, ticks at the rounds' percentages (paper Fig. 3)."""
+    ticks = _thin_ticks(percents)
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [format_percent(tick) for tick in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(max(ticks) * 1.08, min(ticks) / 1.08)
+    ax.set_xlabel("Weights remaining (%)")
+
+
+def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> Figure:
+    """Tickets (solid), reinit controls (dashed) and the dense net (dotted) per run, one colour."""
+    runs = _as_list(runs)
+    fig, ax = _axes(ax)
+    percents: list[float] = []
+    for run, color in zip(runs, sns.color_palette(n_colors=len(runs)), strict=True):
+        for kind in KINDS:
+            stats = _mean_std(run.rounds[run.rounds["kind"] == kind], value, scale=scale)
+            if stats.empty:
+                continue
+            percents += list(stats["percent_remaining"])
+            label = f"{run.label} {kind}"
+            style = {"color": color, "linestyle": LINESTYLES[kind], "marker": "o", "markersize": 3}
+            _line_with_band(ax, stats["percent_remaining"], stats, label, **style)
+        dense = run.rounds.query("kind == 'ticket' and round == 0")[value].mean() * scale
+        if not np.isnan(dense):
+            ax.axhline(dense, color=color, linestyle=":", linewidth=1, label=f"{run.label} dense")
+    _percent_axis(ax, percents)
+    names = ", ".join(run.label for run in runs)
+    ax.set(ylabel=ylabel, title=f"{names}: {what} vs. weights remaining\n(mean ± std over trials)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def accuracy_vs_remaining(runs: RunTables | Sequence[RunTables], ax: Axes | None = None) -> Figure:
+    """Test accuracy at early stop as pruning proceeds: does the ticket beat its control?"""
+    ylabel = "Test accuracy at early stop (%)"
+    return _paper_plot(runs, "test_accuracy", 100.0, ylabel, "test accuracy", ax)
+
+
+def early_stop_vs_remaining(
+    runs: RunTables | Sequence[RunTables], ax: Axes | None = None
+) -> Figure:
+    """Iteration of minimum validation loss: winning tickets learn faster (paper Fig. 3)."""
+    return _paper_plot(runs, "early_stop_iteration", 1.0, "Early-stop iteration", "early stop", ax)
+
+
+def default_rounds(available: Sequence[int], count: int = DEFAULT_CURVES) -> list[int]:
+    """Up to `count` rounds spread evenly, always the first and the last."""
+    available = sorted(available)
+    if len(available) <= count:
+        return available
+    picks = np.linspace(0, len(available) - 1, count).round().astype(int)
+    return [available[i] for i in sorted(set(picks))]
+
+
+def validation_curves(
+    run: RunTables,
+    rounds: Sequence[int] | None = None,
+    kind: str = "ticket",
+    ax: Axes | None = None,
+) -> Figure:
+    """Validation accuracy during training, one curve per round: how sparsity changes learning."""
+    rows = run.epochs[run.epochs["kind"] == kind]
+    available = sorted(int(r) for r in rows["round"].unique())
+    if not available:
+        raise PlotInputError(f"{run.label} has no {kind!r} rows in epochs.csv (kinds: {KINDS})")
+    chosen = default_rounds(available) if rounds is None else list(rounds)
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise PlotInputError(f"rounds {unknown} not in {run.label} ({kind}); have {available}")
+    fig, ax = _axes(ax)
+    for round_index, color in zip(chosen, sns.color_palette("viridis", len(chosen)), strict=True):
+        stats = _mean_std(rows[rows["round"] == round_index], "val_accuracy", "iteration", 100.0)
+        label = f"{format_percent(stats['percent_remaining'].iloc[0])}% remaining"
+        _line_with_band(ax, stats.index, stats, label, color=color)
+    ax.set(
+        xlabel="Training iteration",
+        ylabel="Validation accuracy (%)",
+        title=f"{run.label} {kind}: validation accuracy during training\n(mean ± std over trials)",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def layer_remaining(run: RunTables, ax: Axes | None = None) -> Figure:
+    """Percent of each layer's weights left per round: shows the per-layer pruning rates."""
+    columns = [column for column in run.rounds.columns if column.startswith("remaining_")]
+    if not columns:
+        raise PlotInputError(f"{run.label}: rounds.csv has no remaining_<layer> columns")
+    tickets = run.rounds[run.rounds["kind"] == "ticket"]
+    # Equal across trials for layer-wise pruning; the mean also summarises global pruning.
+    per_round = tickets.groupby("round")[columns].mean()
+    fig, ax = _axes(ax)
+    for column in columns:
+        label = column.removeprefix("remaining_")
+        ax.plot(per_round.index, per_round[column], marker="o", markersize=3, label=label)
+    ticks = _thin_ticks(per_round.to_numpy().ravel())
+    ax.set_yscale("log")
+    ax.set_yticks(ticks, [format_percent(tick) for tick in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        xlabel="Pruning round",
+        ylabel="Weights remaining in layer (%)",
+        title=f"{run.label}: weights remaining per layer",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="Layer", fontsize="small")
+    return fig
+
+
+def summary_table(run: RunTables) -> pd.DataFrame:
+    """One row per round: ticket and control accuracy/early stop (mean, std) and the gain."""
+    table = _mean_std(run.rounds, "test_accuracy")[["percent_remaining"]].copy()
+    for kind in KINDS:
+        rows = run.rounds[run.rounds["kind"] == kind]
+        for value, scale in (("test_accuracy", 100.0), ("early_stop_iteration", 1.0)):
+            stats = _mean_std(rows, value, scale=scale)
+            table[f"{kind}_{value}_mean"] = stats["mean"]
+            table[f"{kind}_{value}_std"] = stats["std"]
+    tickets = run.rounds[run.rounds["kind"] == "ticket"]
+    table["trials"] = tickets.groupby("round")["trial"].nunique().astype("Int64")
+    accuracy = table["ticket_test_accuracy_mean"]
+    dense = accuracy.get(0, np.nan)
+    table["ticket_accuracy_change_vs_dense"] = accuracy - dense
+    return table.reset_index().round(4)
+
+
+def save_figure(fig: Figure, folder: str | Path, name: str) -> list[Path]:
+    """Write <folder>/<name>.png (150 dpi, for notebooks/HTML) and .svg (for papers), atomically."""
+    folder = Path(folder)
+    targets = [folder / f"{name}.png", folder / f"{name}.svg"]
+    for target in targets:
+        with atomic_path(target) as temporary:
+            fig.savefig(temporary, format=target.suffix[1:], dpi=150, bbox_inches="tight")
+    return targets

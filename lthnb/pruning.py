@@ -1,0 +1,91 @@
+"""Masks from magnitudes: pure numpy functions of (trained weights, current masks, targets).
+
+A weight that is already pruned can never come back (masks are nested), because it is ranked
+below every survivor whatever its trained value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+Masks = dict[str, np.ndarray]
+
+
+def dense_masks(kernels: Mapping[str, np.ndarray]) -> Masks:
+    """All-ones masks: round 0 trains the full network."""
+    return {name: np.ones_like(kernel, dtype=np.float32) for name, kernel in kernels.items()}
+
+
+def _scores(kernel: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """|w| for survivors, -inf for pruned weights so they are never kept again."""
+    return np.where(mask > 0, np.abs(kernel).astype(np.float64), -np.inf).ravel()
+
+
+def _keep_top(scores: np.ndarray, keep: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A 0/1 mask keeping the `keep` highest scores (ties: lower index first)."""
+    order = np.argsort(-scores, kind="stable")
+    mask = np.zeros(scores.size, dtype=np.float32)
+    mask[order[:keep]] = 1.0
+    return mask.reshape(shape)
+
+
+def _check_target(name: str, keep: int, mask: np.ndarray) -> None:
+    surviving = int(mask.sum())
+    if not 0 <= keep <= surviving:
+        raise ValueError(
+            f"layer {name}: cannot keep {keep} weights when {surviving} survive; "
+            "masks must be nested (targets never grow between rounds)"
+        )
+
+
+def prune_layerwise(
+    kernels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], keep: Mapping[str, int]
+) -> Masks:
+    """Keep, in each layer separately, its `keep[layer]` largest surviving magnitudes."""
+    new_masks = {}
+    for name, kernel in kernels.items():
+        _check_target(name, keep[name], masks[name])
+        new_masks[name] = _keep_top(_scores(kernel, masks[name]), keep[name], kernel.shape)
+    return new_masks
+
+
+def prune_global(
+    kernels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], keep_total: int
+) -> Masks:
+    """Keep the `keep_total` largest surviving magnitudes ranked across all layers at once."""
+    names = list(kernels)
+    scores = np.concatenate([_scores(kernels[name], masks[name]) for name in names])
+    surviving = int(sum(masks[name].sum() for name in names))
+    if not 0 <= keep_total <= surviving:
+        raise ValueError(f"cannot keep {keep_total} weights when {surviving} survive")
+    flat = _keep_top(scores, keep_total, scores.shape)
+    bounds = np.cumsum([0] + [kernels[name].size for name in names])
+    return {
+        name: flat[bounds[i] : bounds[i + 1]].reshape(kernels[name].shape)
+        for i, name in enumerate(names)
+    }
+
+
+def next_masks(
+    kernels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    keep: Mapping[str, int],
+    scope: str,
+) -> Masks:
+    """The masks of the next round under `scope` (layerwise | global)."""
+    if scope == "global":
+        return prune_global(kernels, masks, sum(keep.values()))
+    return prune_layerwise(kernels, masks, keep)
+
+
+def percent_remaining(masks: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Percent of each layer's kernel weights that survive."""
+    return {name: 100.0 * float(np.count_nonzero(mask)) / mask.size for name, mask in masks.items()}
+
+
+def total_percent_remaining(masks: Mapping[str, np.ndarray]) -> float:
+    """Percent of all prunable kernel weights that survive."""
+    kept = sum(np.count_nonzero(mask) for mask in masks.values())
+    return 100.0 * kept / sum(mask.size for mask in masks.values())

@@ -1,0 +1,220 @@
+"""Reading and writing a run folder: atomic files, tidy tables, resumable trial state.
+
+Every write goes to a temporary file that is renamed over the target, so a killed process
+leaves either the old or the new file, never half of one. No pickle anywhere: tables are CSV,
+arrays are .npz loaded with allow_pickle=False, parameters are YAML/JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import filelock
+import numpy as np
+import pandas as pd
+import yaml
+
+from lthnb.params import Params, load_params
+from lthnb.paths import RunPaths, TrialPaths
+
+Arrays = dict[str, np.ndarray]
+# Parameters that may differ when resuming: where things are, not what is computed.
+RESUMABLE_DIFFERENCES = ("output_dir", "data_dir", "device", "trials")
+UNIT_KEYS = ["trial", "round", "kind"]
+KIND_ORDER = {"ticket": 0, "reinit": 1}
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be used as it is; the message says how to fix it."""
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path next to `target` that replaces it once the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
+    )
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(target: Path, text: str) -> None:
+    with atomic_path(target) as temporary:
+        temporary.write_text(text)
+
+
+def write_table(target: Path, table: pd.DataFrame) -> None:
+    with atomic_path(target) as temporary:
+        table.to_csv(temporary, index=False)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV table, or a clear error naming the file if it cannot be parsed."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise RunFolderError(
+            f"{path} is corrupt ({error}); delete that trial's folder to recompute it"
+        ) from None
+
+
+def open_run(params: Params) -> RunPaths:
+    """Create the run folder, or check that an existing one was made with the same parameters."""
+    paths = RunPaths(params.run_dir)
+    if paths.params.exists():
+        _check_same_params(paths.params, params)
+    else:
+        write_text(paths.params, yaml.safe_dump(params.to_dict(), sort_keys=False))
+    return paths
+
+
+def read_run_params(paths: RunPaths) -> Params:
+    return load_params(paths.params)
+
+
+def _check_same_params(path: Path, params: Params) -> None:
+    stored = yaml.safe_load(path.read_text()) or {}
+    current = params.to_dict()
+    differences = [
+        f"{key}: {stored.get(key)!r} there, {current[key]!r} now"
+        for key in current
+        if key not in RESUMABLE_DIFFERENCES and stored.get(key) != current[key]
+    ]
+    if differences:
+        raise RunFolderError(
+            f"run folder {path.parent} was made with different parameters ("
+            + "; ".join(differences)
+            + "). Use another output_dir, or delete the folder to start over."
+        )
+
+
+@contextmanager
+def trial_writer(paths: TrialPaths) -> Iterator[None]:
+    """Hold the trial's lock: one process writes a trial at a time (released if it dies)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(paths.lock, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise RunFolderError(
+            f"{paths.root} is being written by another process (lock {paths.lock}); "
+            "wait for it to finish or run another trial"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@dataclass
+class TrialState:
+    """Everything needed to continue a trial after its last completed (round, kind)."""
+
+    theta0: Arrays
+    masks: Arrays
+    trained_kernels: Arrays
+    rewind: Arrays | None = None
+    completed: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def unit(round_index: int, kind: str) -> str:
+        return f"{round_index}/{kind}"
+
+    def is_done(self, round_index: int, kind: str) -> bool:
+        return self.unit(round_index, kind) in self.completed
+
+
+_STATE_GROUPS = ("theta0", "masks", "trained_kernels", "rewind")
+
+
+def save_state(path: Path, state: TrialState) -> None:
+    arrays = {
+        f"{group}:{key}": value
+        for group in _STATE_GROUPS
+        for key, value in (getattr(state, group) or {}).items()
+    }
+    arrays["completed"] = np.array(state.completed, dtype=np.str_)
+    write_arrays(path, arrays)
+
+
+def write_arrays(target: Path, arrays: Arrays) -> None:
+    """A compressed .npz, written atomically."""
+    with atomic_path(target) as temporary, temporary.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_state(path: Path) -> TrialState | None:
+    """The saved state, None if the trial has not started, or a clear error if it is corrupt."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            groups: dict[str, Arrays] = {group: {} for group in _STATE_GROUPS}
+            for name in archive.files:
+                if name != "completed":
+                    group, key = name.split(":", 1)
+                    groups[group][key] = archive[name]
+            completed = [str(unit) for unit in archive["completed"]]
+    except (OSError, ValueError, KeyError) as error:
+        raise RunFolderError(
+            f"trial state {path} is unreadable ({error}); delete {path.parent} to rerun that trial"
+        ) from None
+    return TrialState(
+        theta0=groups["theta0"],
+        masks=groups["masks"],
+        trained_kernels=groups["trained_kernels"],
+        rewind=groups["rewind"] or None,
+        completed=completed,
+    )
+
+
+def completed_rows(path: Path, state: TrialState | None) -> pd.DataFrame:
+    """A trial's table restricted to the units its state marks complete.
+
+    Tables are written before the state, so rows of a unit that was cut off are dropped here.
+    """
+    if state is None or not path.exists():
+        return pd.DataFrame()
+    table = read_table(path)
+    done = table["round"].astype(str) + "/" + table["kind"].astype(str)
+    return table[done.isin(state.completed)].reset_index(drop=True)
+
+
+def merge_trials(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate every trial's tables into the run-level epochs.csv and rounds.csv."""
+    merged = []
+    for name in ("epochs", "rounds"):
+        tables = [
+            read_table(getattr(trial, name))
+            for trial in paths.trials()
+            if getattr(trial, name).exists()
+        ]
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        if not table.empty:
+            sort_keys = UNIT_KEYS + (["epoch"] if name == "epochs" else [])
+            table = table.sort_values(sort_keys, key=_training_order, kind="stable")
+            table = table.reset_index(drop=True)
+        write_table(getattr(paths, name), table)
+        merged.append(table)
+    return merged[0], merged[1]
+
+
+def _training_order(column: pd.Series) -> pd.Series:
+    """Sort key: within a round the ticket is trained before its control."""
+    return column.map(KIND_ORDER) if column.name == "kind" else column
+
+
+def write_ticket_info(path: Path, info: dict) -> None:
+    write_text(path, json.dumps(info, indent=2))

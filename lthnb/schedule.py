@@ -1,0 +1,57 @@
+"""How many weights each prunable layer keeps in each round: pure arithmetic, no TensorFlow.
+
+Round r keeps round(size * (1 - rate) ** r) kernel weights of a layer: iterative pruning removes
+`rate` of the survivors every round, one-shot pruning jumps to the same targets from round 0's
+net. With global scope the same total is kept, ranked across all layers together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from lthnb.params import Params
+
+
+def layer_rates(kinds: Mapping[str, str], params: Params) -> dict[str, float]:
+    """The per-round pruning rate of each prunable layer, chosen by its kind."""
+    by_kind = {"conv": params.conv_rate, "dense": params.dense_rate, "output": params.output_rate}
+    return {name: by_kind[kind] for name, kind in kinds.items()}
+
+
+def keep_counts(
+    sizes: Mapping[str, int], rates: Mapping[str, float], round_index: int
+) -> dict[str, int]:
+    """Kernel weights each layer keeps in `round_index` (round 0 is dense)."""
+    return {
+        name: int(round(size * (1.0 - rates[name]) ** round_index)) for name, size in sizes.items()
+    }
+
+
+def schedule_table(
+    sizes: Mapping[str, int], rates: Mapping[str, float], rounds: int
+) -> pd.DataFrame:
+    """One row per (round, layer): rate, weights, weights and fraction remaining."""
+    rows = []
+    for round_index in range(rounds + 1):
+        kept = keep_counts(sizes, rates, round_index)
+        for name, size in sizes.items():
+            rows.append(
+                {
+                    "round": round_index,
+                    "layer": name,
+                    "rate": rates[name],
+                    "weights": size,
+                    "weights_remaining": kept[name],
+                    "fraction_remaining": kept[name] / size,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def schedule_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """Per round: prunable weights remaining in total and as a percentage."""
+    totals = table.groupby("round")[["weights", "weights_remaining"]].sum().reset_index()
+    totals["percent_remaining"] = 100.0 * totals["weights_remaining"] / totals["weights"]
+    return totals

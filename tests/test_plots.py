@@ -1,0 +1,248 @@
+"""Figures and summary table from a synthetic run folder in the real results format."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from lthnb import plots  # noqa: E402
+
+TRIALS = 3
+PERCENTS = [100.0, 80.0, 64.0, 51.2]  # dense layers, rate 0.2
+OUTPUT_PERCENTS = [100.0, 90.0, 81.0, 72.9]  # output layer, rate 0.1
+# Ticket accuracy per round; trials add -1, 0, +1 pp, so the std over trials is exactly 1 pp.
+TICKET_ACCURACY = [0.90, 0.92, 0.93, 0.91]
+REINIT_ACCURACY = [np.nan, 0.88, 0.85, 0.80]
+
+
+def write_run(folder: Path, arch: str = "lenet", reinit: bool = True, shift: float = 0.0) -> Path:
+    """A run folder as lthnb.results writes it: params.yaml, epochs.csv, rounds.csv."""
+    folder.mkdir(parents=True)
+    folder.joinpath("params.yaml").write_text(yaml.safe_dump({"arch": arch, "trials": TRIALS}))
+    epochs, rounds = [], []
+    for trial in range(TRIALS):
+        offset = (trial - 1) / 100
+        for round_index, percent in enumerate(PERCENTS):
+            kinds = ["ticket", "reinit"] if reinit and round_index else ["ticket"]
+            for kind in kinds:
+                table = TICKET_ACCURACY if kind == "ticket" else REINIT_ACCURACY
+                accuracy = table[round_index] + offset + shift
+                stop = 100 * (4 - round_index) + 10 * trial + (50 if kind == "reinit" else 0)
+                for epoch in range(1, 4):
+                    epochs.append(
+                        {
+                            "trial": trial, "round": round_index, "kind": kind,
+                            "percent_remaining": percent, "epoch": epoch,
+                            "iteration": 10 * epoch, "train_loss": 1.0 / epoch,
+                            "train_accuracy": 0.5 + 0.1 * epoch, "val_loss": 1.0 / epoch,
+                            "val_accuracy": 0.5 + 0.1 * epoch + offset + round_index / 100,
+                        }
+                    )  # fmt: skip
+                rounds.append(
+                    {
+                        "trial": trial, "round": round_index, "kind": kind,
+                        "percent_remaining": percent, "percent_remaining_with_biases": percent,
+                        "weights_remaining": int(1000 * percent),
+                        "remaining_dense1": percent, "remaining_dense2": percent,
+                        "remaining_output": OUTPUT_PERCENTS[round_index],
+                        "early_stop_epoch": 3, "early_stop_iteration": stop,
+                        "val_loss": 0.5, "val_accuracy": accuracy,
+                        "test_loss": 0.5, "test_accuracy": accuracy, "epochs_trained": 3,
+                    }
+                )  # fmt: skip
+    pd.DataFrame(epochs).to_csv(folder / "epochs.csv", index=False)
+    pd.DataFrame(rounds).to_csv(folder / "rounds.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "lenet_run")
+
+
+@pytest.fixture
+def run(run_dir: Path) -> plots.RunTables:
+    return plots.read_run(run_dir)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def line(ax, label: str):
+    matches = [each for each in ax.get_lines() if each.get_label() == label]
+    assert len(matches) == 1, [each.get_label() for each in ax.get_lines()]
+    return matches[0]
+
+
+def band(ax, label: str) -> np.ndarray:
+    matches = [each for each in ax.collections if each.get_gid() == f"{label} band"]
+    assert len(matches) == 1
+    return matches[0].get_paths()[0].vertices
+
+
+def test_read_run_labels_by_arch_and_keeps_tables(run, run_dir):
+    assert run.label == "lenet"
+    assert run.params["trials"] == TRIALS
+    assert len(run.rounds) == TRIALS * (len(PERCENTS) * 2 - 1)
+    assert set(run.epochs["kind"]) == {"ticket", "reinit"}
+    assert plots.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
+    (run_dir / "params.yaml").unlink()
+    assert plots.read_run(run_dir).label == "lenet_run"
+
+
+def test_accuracy_plot_shows_mean_and_std_over_trials(run, run_dir):
+    ax = plots.accuracy_vs_remaining(run).axes[0]
+    csv = pd.read_csv(run_dir / "rounds.csv")
+    tickets = csv[csv["kind"] == "ticket"].groupby("round")
+    mean = tickets["test_accuracy"].mean().to_numpy() * 100
+    std = tickets["test_accuracy"].std().to_numpy() * 100
+    ticket = line(ax, "lenet ticket")
+    np.testing.assert_allclose(ticket.get_xdata(), PERCENTS)
+    np.testing.assert_allclose(ticket.get_ydata(), mean)
+    np.testing.assert_allclose(std, 1.0)
+    vertices = band(ax, "lenet ticket")
+    for x, low, high in zip(PERCENTS, mean - std, mean + std, strict=True):
+        at_x = vertices[np.isclose(vertices[:, 0], x)][:, 1]
+        assert np.isclose(at_x.min(), low) and np.isclose(at_x.max(), high)
+    reinit = line(ax, "lenet reinit")
+    assert reinit.get_linestyle() == "--" and ticket.get_linestyle() == "-"
+    np.testing.assert_allclose(reinit.get_xdata(), PERCENTS[1:])
+    np.testing.assert_allclose(line(ax, "lenet dense").get_ydata(), [90.0, 90.0])
+
+
+def test_percent_axis_is_log_decreasing_with_round_ticks(run):
+    ax = plots.accuracy_vs_remaining(run).axes[0]
+    assert ax.get_xscale() == "log"
+    left, right = ax.get_xlim()
+    assert left > right
+    np.testing.assert_allclose(sorted(ax.get_xticks()), sorted(PERCENTS))
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["100", "80.0", "64.0", "51.2"]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert {"lenet ticket", "lenet reinit", "lenet dense"} <= set(legend)
+    assert ax.get_xlabel() == "Weights remaining (%)" and "%" in ax.get_ylabel()
+    assert ax.get_title()
+
+
+def test_many_rounds_thin_the_ticks_but_keep_both_ends():
+    percents = [100 * 0.8**r for r in range(30)]
+    ticks = plots._thin_ticks(percents)
+    assert ticks[0] == 100 and np.isclose(ticks[-1], percents[-1])
+    assert len(ticks) <= plots.MAX_PERCENT_TICKS + 1
+    assert all(np.log10(a / b) > 0.1 for a, b in zip(ticks, ticks[1:], strict=False))
+    assert [plots.format_percent(p) for p in (100, 51.2, 21.0, 3.6, 0.05)] == [
+        "100", "51.2", "21.0", "3.6", "0.05",
+    ]  # fmt: skip
+
+
+def test_two_runs_share_one_axes_in_two_colours(tmp_path):
+    runs = [
+        plots.read_run(write_run(tmp_path / "a", arch="conv2")),
+        plots.read_run(write_run(tmp_path / "b", arch="conv4", shift=0.02)),
+    ]
+    ax = plots.accuracy_vs_remaining(runs).axes[0]
+    conv2, conv4 = line(ax, "conv2 ticket"), line(ax, "conv4 ticket")
+    assert conv2.get_color() != conv4.get_color()
+    assert line(ax, "conv2 reinit").get_color() == conv2.get_color()
+    np.testing.assert_allclose(conv4.get_ydata() - conv2.get_ydata(), 2.0)
+    legend = {text.get_text() for text in ax.get_legend().get_texts()}
+    assert {"conv2 ticket", "conv4 ticket", "conv2 dense", "conv4 dense"} <= legend
+
+
+def test_run_without_controls_has_no_reinit_series(tmp_path):
+    run = plots.read_run(write_run(tmp_path / "x", reinit=False))
+    ax = plots.early_stop_vs_remaining(run).axes[0]
+    labels = [each.get_label() for each in ax.get_lines()]
+    assert labels == ["lenet ticket", "lenet dense"]
+    np.testing.assert_allclose(line(ax, "lenet ticket").get_ydata(), [410, 310, 210, 110])
+    assert ax.get_ylabel() == "Early-stop iteration"
+    table = plots.summary_table(run)
+    assert table["reinit_test_accuracy_mean"].isna().all()
+
+
+def test_single_trial_has_no_band(tmp_path):
+    folder = write_run(tmp_path / "one")
+    rounds = pd.read_csv(folder / "rounds.csv")
+    rounds[rounds["trial"] == 0].to_csv(folder / "rounds.csv", index=False)
+    ax = plots.accuracy_vs_remaining(plots.read_run(folder)).axes[0]
+    assert not [each for each in ax.collections if each.get_gid()]
+
+
+def test_summary_table_matches_pandas(run, run_dir):
+    table = plots.summary_table(run)
+    csv = pd.read_csv(run_dir / "rounds.csv")
+    assert list(table["round"]) == [0, 1, 2, 3]
+    np.testing.assert_allclose(table["percent_remaining"], PERCENTS)
+    for kind in ("ticket", "reinit"):
+        grouped = csv[csv["kind"] == kind].groupby("round")
+        rows = table.set_index("round").loc[grouped.groups.keys()]
+        accuracy, stop = grouped["test_accuracy"], grouped["early_stop_iteration"]
+        np.testing.assert_allclose(rows[f"{kind}_test_accuracy_mean"], accuracy.mean() * 100)
+        np.testing.assert_allclose(rows[f"{kind}_test_accuracy_std"], accuracy.std() * 100)
+        np.testing.assert_allclose(rows[f"{kind}_early_stop_iteration_mean"], stop.mean())
+        np.testing.assert_allclose(rows[f"{kind}_early_stop_iteration_std"], stop.std())
+    assert np.isnan(table.loc[0, "reinit_test_accuracy_mean"])
+    assert list(table["trials"]) == [TRIALS] * 4
+    np.testing.assert_allclose(table["ticket_accuracy_change_vs_dense"], [0.0, 2.0, 3.0, 1.0])
+
+
+def test_validation_curves_default_to_first_and_last_round(run):
+    ax = plots.validation_curves(run).axes[0]
+    labels = [each.get_label() for each in ax.get_lines()]
+    assert labels == ["100% remaining", "80.0% remaining", "64.0% remaining", "51.2% remaining"]
+    first = line(ax, "100% remaining")
+    np.testing.assert_allclose(first.get_xdata(), [10, 20, 30])
+    np.testing.assert_allclose(first.get_ydata(), [60, 70, 80])
+    assert plots.default_rounds(range(21)) == [0, 5, 10, 15, 20]
+    assert plots.default_rounds(range(9), count=3) == [0, 4, 8]
+    ax = plots.validation_curves(run, rounds=[3], kind="reinit").axes[0]
+    assert [each.get_label() for each in ax.get_lines()] == ["51.2% remaining"]
+    with pytest.raises(plots.PlotInputError, match="have \\[1, 2, 3\\]"):
+        plots.validation_curves(run, rounds=[0], kind="reinit")
+
+
+def test_layer_remaining_draws_one_line_per_layer(run):
+    ax = plots.layer_remaining(run).axes[0]
+    assert [each.get_label() for each in ax.get_lines()] == ["dense1", "dense2", "output"]
+    assert ax.get_yscale() == "log"
+    np.testing.assert_allclose(line(ax, "output").get_ydata(), OUTPUT_PERCENTS)
+    np.testing.assert_allclose(line(ax, "dense1").get_xdata(), [0, 1, 2, 3])
+    ticks = sorted(ax.get_yticks())  # 80 is thinned out: too close to 81 on a log axis
+    np.testing.assert_allclose(ticks, [51.2, 64.0, 72.9, 81.0, 90.0, 100.0])
+
+
+def test_save_figure_writes_png_and_svg(run, tmp_path):
+    paths = plots.save_figure(plots.accuracy_vs_remaining(run), tmp_path / "figs" / "new", "acc")
+    assert [path.name for path in paths] == ["acc.png", "acc.svg"]
+    assert all(path.stat().st_size > 1000 for path in paths)
+    assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()
+    assert sorted(path.name for path in paths[0].parent.iterdir()) == ["acc.png", "acc.svg"]
+
+
+def test_missing_or_empty_tables_say_what_to_run(tmp_path):
+    folder = write_run(tmp_path / "m")
+    (folder / "rounds.csv").unlink()
+    with pytest.raises(plots.PlotInputError, match="rounds.csv.*run 04_train first"):
+        plots.read_run(folder)
+    (folder / "rounds.csv").write_text("")
+    with pytest.raises(plots.PlotInputError, match="rounds.csv is empty"):
+        plots.read_run(folder)
+    assert issubclass(plots.PlotInputError, ValueError)
+
+
+def test_plots_module_does_not_import_tensorflow():
+    code = "import sys, lthnb.plots; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
