@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 import tf_keras
-from tqdm.auto import tqdm
 
 from lthnb.data import Splits, load_dataset
 from lthnb.device import configure_device
@@ -32,6 +31,7 @@ from lthnb.masked_model import (
 from lthnb.models import build_model, kernel_sizes, layer_kinds
 from lthnb.params import Params
 from lthnb.paths import RunPaths, TrialPaths
+from lthnb.progress import progress_bar
 from lthnb.pruning import dense_masks, next_masks, percent_remaining, total_percent_remaining
 from lthnb.results import (
     TrialState,
@@ -100,7 +100,7 @@ class Experiment:
     def run(self, trials: range | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Train the trials that are not finished yet; return the merged (epochs, rounds)."""
         trials = trials if trials is not None else range(self.params.trials)
-        for trial in tqdm(trials, desc="trials", disable=not self.progress):
+        for trial in progress_bar(trials, desc="trials", disable=not self.progress):
             self.run_trial(trial)
         return merge_trials(self.paths)
 
@@ -113,7 +113,7 @@ class Experiment:
                 "rounds": completed_rows(paths.rounds, state),
             }
             units = planned_units(self.params)
-            bar = tqdm(units, desc=f"trial {trial}", leave=False, disable=not self.progress)
+            bar = progress_bar(units, desc=f"trial {trial}", leave=False, disable=not self.progress)
             for round_index, kind in bar:
                 if state.is_done(round_index, kind):
                     continue
@@ -170,7 +170,7 @@ class Experiment:
 
     def _train(self, model, seed: int, round_index: int, bar) -> RoundOutcome:
         rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
-        epochs = tqdm(
+        epochs = progress_bar(
             total=self.params.max_epochs, desc="epochs", leave=False, disable=not self.progress
         )
 

@@ -8,6 +8,11 @@ allowed, and are raised before TensorFlow is touched.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import os
+import re
+import reprlib
 import types
 import typing
 from collections.abc import Mapping
@@ -19,6 +24,14 @@ import yaml
 
 ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
 DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
+# Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
+# usual ceiling for seeds and leaves plenty of room.
+MAX_SEED = 2**31 - 1
+# Integers end up in numpy and TensorFlow, which hold them in 64 bits.
+MAX_INT = 2**63 - 1
+# PyYAML follows YAML 1.1, where `1e-3` (no dot, no exponent sign) is a string; YAML 1.2,
+# JSON and papermill's `-p` read it as a number, so float parameters accept such strings.
+_FLOAT_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
 class ParamsError(ValueError):
@@ -43,11 +56,11 @@ class Params:
         "mnist", "data set: mnist | fashion_mnist | cifar10", choices=DATASET_NAMES
     )
     data_dir: str | None = _param(
-        None, "folder holding the data files; null = Keras cache, Debian package, download"
+        None, "folder with the data files; null: Keras cache, Debian package, download"
     )
-    seed: int = _param(0, "base random seed; trial t uses seed + t", minimum=0)
+    seed: int = _param(0, "base random seed; trial t uses seed + t", minimum=0, maximum=MAX_SEED)
     trials: int = _param(1, "independent repetitions (seeds) of the whole experiment", minimum=1)
-    rounds: int = _param(0, "pruning rounds after the dense round 0 (0 = no pruning)", minimum=0)
+    rounds: int = _param(0, "pruning rounds after the dense round 0 (0: no pruning)", minimum=0)
     max_epochs: int = _param(55, "training epochs per round at most", minimum=1)
     batch_size: int = _param(60, "mini-batch size", minimum=1)
     optimizer: str = _param("adam", "adam | sgd", choices=("adam", "sgd"))
@@ -62,7 +75,7 @@ class Params:
     dense_units: list[int] = _param([300, 100], "hidden fully connected widths", item_minimum=1)
     use_bias: bool = _param(True, "layers have biases (never pruned)")
     dropout: float = _param(
-        0.0, "dropout after hidden dense layers (0 = off)", minimum=0.0, below=1.0
+        0.0, "dropout after hidden dense layers (0: off)", minimum=0.0, below=1.0
     )
     shuffle: bool = _param(True, "reshuffle the training set every epoch")
     early_stopping: bool = _param(
@@ -86,14 +99,14 @@ class Params:
     )
     pruning_method: str = _param(
         "iterative",
-        "iterative: prune the last round's net | oneshot: prune round 0's net",
+        "iterative: prune last round's net | oneshot: round 0's net",
         choices=("iterative", "oneshot"),
     )
     rewind_epochs: int = _param(0, "rewind survivors to weights after this many epochs", minimum=0)
     random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
     validation_size: int = _param(5000, "training images held out for validation", minimum=1)
-    train_subset: int = _param(0, "use only this many training images (0 = all)", minimum=0)
-    output_dir: str | None = _param(None, "run folder; null = runs/<arch>")
+    train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
+    output_dir: str | None = _param(None, "run folder; null: runs/<arch>")
     device: str = _param(
         "auto", "auto | cpu | gpu (gpu: fail if none)", choices=("auto", "cpu", "gpu")
     )
@@ -130,12 +143,9 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     elif source is not None:
         values.update(_read_yaml(Path(source)))
     values.update(overrides)
-    unknown = sorted(set(values) - set(PARAMETER_NAMES))
+    unknown = sorted(_key_text(key) for key in values if key not in PARAMETER_NAMES)
     if unknown:
-        raise ParamsError(
-            f"unknown parameter(s) {', '.join(unknown)}; known parameters: "
-            f"{', '.join(PARAMETER_NAMES)}"
-        )
+        raise ParamsError(_unknown_message(unknown))
     hints = typing.get_type_hints(Params)
     checked = {}
     for f in dataclasses.fields(Params):
@@ -151,15 +161,42 @@ def params_from_namespace(namespace: Mapping[str, Any]) -> Params:
     return load_params({name: namespace[name] for name in PARAMETER_NAMES if name in namespace})
 
 
+def _key_text(key: Any) -> str:
+    """A key as written in a params file; odd ones (numbers, spaces, newlines) quoted."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
+def _unknown_message(unknown: list[str]) -> str:
+    """`key: unknown parameter`, with the closest known names for typos."""
+    matches = {key: difflib.get_close_matches(key, PARAMETER_NAMES, n=1) for key in unknown}
+    hints = [
+        match[0] if len(unknown) == 1 else f"{key} -> {match[0]}"
+        for key, match in matches.items()
+        if match
+    ]
+    plural = "s" if len(unknown) > 1 else ""
+    message = f"{', '.join(unknown)}: unknown parameter{plural}"
+    if hints:
+        message += f"; did you mean {', '.join(hints)}?"
+    return f"{message}; known parameters: {', '.join(PARAMETER_NAMES)}"
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise ParamsError(
             f"parameter file {path} does not exist; pass a path like params/demo.yaml"
         )
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise ParamsError(f"parameter file {path} cannot be read: {reason}") from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ParamsError(f"parameter file {path} is not valid YAML: {error}") from None
+        raise ParamsError(
+            f"parameter file {path} is not valid YAML: {_yaml_problem(error)}"
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -169,30 +206,43 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: `line L, column C: problem`."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(error).split())
+
+
 def _check_value(name: str, value: Any, hint: Any, rules: Mapping[str, Any]) -> Any:
     value = _check_type(name, value, hint)
     if value is None:
         return value
     if "choices" in rules and value not in rules["choices"]:
         allowed = " | ".join(rules["choices"])
-        raise ParamsError(f"{name}: {value!r} is not allowed; use one of {allowed}")
+        raise ParamsError(f"{name}: {_show(value)} is not allowed; use one of {allowed}")
     if "minimum" in rules and value < rules["minimum"]:
-        raise ParamsError(f"{name}: {value!r} is too small; it must be >= {rules['minimum']}")
+        raise ParamsError(f"{name}: {_show(value)} is too small; it must be >= {rules['minimum']}")
+    if "maximum" in rules and value > rules["maximum"]:
+        raise ParamsError(f"{name}: {_show(value)} is too large; it must be <= {rules['maximum']}")
     if "exclusive_minimum" in rules and value <= rules["exclusive_minimum"]:
-        raise ParamsError(f"{name}: {value!r} must be > {rules['exclusive_minimum']}")
+        raise ParamsError(f"{name}: {_show(value)} must be > {rules['exclusive_minimum']}")
     if "below" in rules and value >= rules["below"]:
         raise ParamsError(
-            f"{name}: {value!r} is out of range; it must be in [{rules.get('minimum', 0)}, "
+            f"{name}: {_show(value)} is out of range; it must be in [{rules.get('minimum', 0)}, "
             f"{rules['below']})"
         )
     if "item_minimum" in rules and any(item < rules["item_minimum"] for item in value):
-        raise ParamsError(f"{name}: {value!r} must hold integers >= {rules['item_minimum']}")
+        raise ParamsError(f"{name}: {_show(value)} must hold integers >= {rules['item_minimum']}")
     return value
 
 
 def _check_type(name: str, value: Any, hint: Any) -> Any:
     """Accept exactly the declared type; ints are fine where floats are expected."""
     optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
+    if optional and isinstance(value, str) and not value.strip():
+        value = None  # an empty path means "not set", not the current folder
     if value is None:
         if optional:
             return None
@@ -200,23 +250,61 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
     base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
     if typing.get_origin(base) is list:
         if not isinstance(value, list | tuple) or not all(_is_int(v) for v in value):
-            raise ParamsError(f"{name}: {value!r} must be a list of integers, e.g. [300, 100]")
-        return [int(v) for v in value]
+            raise ParamsError(f"{name}: {_show(value)} must be a list of integers, e.g. [300, 100]")
+        return [_int64(name, v) for v in value]
     if base is bool:
         if isinstance(value, bool):
             return value
     elif base is int:
         if _is_int(value):
-            return int(value)
+            return _int64(name, value)
     elif base is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
+            isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip())
+        ):
+            return _finite_float(name, value)
     elif isinstance(value, str):
         return value
+    kind = type(value).__name__
+    article = "an" if kind[0] in "aeiou" else "a"
     raise ParamsError(
-        f"{name}: {value!r} is a {type(value).__name__}, expected {base.__name__} "
+        f"{name}: {_show(value)} is {article} {kind}, expected {base.__name__} "
         f"(default {_default(name)!r})"
     )
+
+
+def _finite_float(name: str, value: int | float | str) -> float:
+    """float(value), refusing nan, inf and ints too large for a float."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ParamsError(f"{name}: {_show(value)} is too large for a float") from None
+    if not math.isfinite(number):
+        raise ParamsError(f"{name}: {_show(value)} is not a finite number")
+    return number
+
+
+def _int64(name: str, value: int) -> int:
+    if abs(value) > MAX_INT:
+        raise ParamsError(f"{name}: {_show(value)} is too large; integers must be <= {MAX_INT}")
+    return int(value)
+
+
+class _ShortRepr(reprlib.Repr):
+    """repr() for error messages: one line, shortened, safe for integers of any size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 8, 8, 8
+        self.maxstring = self.maxother = self.maxlong = 80
+
+    def repr_int(self, x: int, level: int) -> str:
+        if abs(x) > MAX_INT:  # str() refuses ints over 4300 digits
+            return f"{'-' if x < 0 else ''}<a {x.bit_length()}-bit integer>"
+        return super().repr_int(x, level)
+
+
+_show = _ShortRepr().repr
 
 
 def _is_int(value: Any) -> bool:
@@ -229,7 +317,8 @@ def _default(name: str) -> Any:
 
 def _check_consistency(params: Params) -> None:
     """Rules that involve more than one parameter."""
-    if params.data_dir is not None and not Path(params.data_dir).expanduser().is_dir():
+    # os.path.expanduser leaves `~unknown_user` alone where Path.expanduser raises.
+    if params.data_dir is not None and not Path(os.path.expanduser(params.data_dir)).is_dir():
         raise ParamsError(
             f"data_dir: {params.data_dir!r} is not a folder; create it with the data files "
             "or set data_dir: null to use the Keras cache"

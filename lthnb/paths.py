@@ -37,6 +37,14 @@ class RunPaths:
     def figures(self) -> Path:
         return self.root / "figures"
 
+    @property
+    def dataset(self) -> Path:
+        return self.root / "dataset"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
     def trial(self, trial: int) -> TrialPaths:
         return TrialPaths(self.root / "trials" / f"trial_{trial:03d}")
 

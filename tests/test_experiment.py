@@ -189,9 +189,9 @@ def test_run_folder_with_other_params_is_refused(tiny_params, tiny_splits):
 
 def test_second_writer_of_a_trial_is_refused(tiny_params):
     trial = RunPaths(tiny_params.run_dir).trial(0)
-    with trial_writer(trial), pytest.raises(RunFolderError, match="another process"):
-        with trial_writer(trial):
-            pass
+    refused = pytest.raises(RunFolderError, match="another process")
+    with trial_writer(trial), refused, trial_writer(trial):
+        pass
     with trial_writer(trial):  # released again
         pass
 

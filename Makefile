@@ -1,0 +1,63 @@
+# lthnb: `make demo` runs the whole suite on the demo parameters, `make test` runs the tests.
+# Both install everything first (`make setup`, quick when already done).
+
+VENV     ?= .venv
+PYTHON   ?= python3
+PARAMS   ?= params/demo.yaml
+BIN      := $(VENV)/bin
+NAME     := $(basename $(notdir $(PARAMS)))
+REPORTS  := reports/$(NAME)
+NOTEBOOKS := 01_dataset 02_model 03_pruning_percent 04_train 05_plot
+FASHION  := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data test lint format demo report lab clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Real Fashion-MNIST from Debian's package (the demo's data); skipped where it cannot be had.
+data:
+	@if [ ! -d $(FASHION) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null); \
+	fi
+	@[ -d $(FASHION) ] || echo "note: $(FASHION) missing; the demo needs Fashion-MNIST (see README)"
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: setup
+	$(MAKE) --no-print-directory report PARAMS=params/demo.yaml
+
+# Run notebooks 01-05 on $(PARAMS) with papermill and render each to HTML under reports/.
+report: setup
+	@mkdir -p $(REPORTS)
+	@for notebook in $(NOTEBOOKS); do \
+		echo "== $$notebook ($(PARAMS))"; \
+		LTHNB_PROGRESS=text $(BIN)/papermill notebooks/$$notebook.ipynb \
+			$(REPORTS)/$$notebook.ipynb -f $(PARAMS) -k python3 --cwd . --no-progress-bar \
+			--log-level WARNING || exit 1; \
+		$(BIN)/jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$notebook.ipynb || exit 1; \
+	done
+	@echo "reports: $(REPORTS)/*.html"
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf reports runs
