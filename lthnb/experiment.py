@@ -46,6 +46,7 @@ from lthnb.results import (
     write_ticket_info,
 )
 from lthnb.schedule import keep_counts, layer_rates
+from lthnb.tensorboard_log import UnitLog
 from lthnb.training import DataTensors, RoundOutcome, steps_per_epoch, train_round
 
 TICKET, REINIT = "ticket", "reinit"
@@ -148,7 +149,11 @@ class Experiment:
         tf_keras.utils.set_random_seed(seed)
         percent = total_percent_remaining(masks)
         bar.set_postfix(round=round_index, kind=kind, remaining=f"{percent:.1f}%")
-        outcome = self._train(model, seed, round_index, bar)
+        log_folder = (
+            self.paths.tensorboard / f"trial_{trial:03d}" / f"round_{round_index:03d}_{kind}"
+        )
+        log = UnitLog(log_folder, percent) if self.params.tensorboard else None
+        outcome = self._train(model, seed, round_index, log)
         _check_pruned_are_zero(outcome.final_weights, get_masks(model))
         unit = {"trial": trial, "round": round_index, "kind": kind}
         epoch_rows = pd.DataFrame(
@@ -160,6 +165,9 @@ class Experiment:
         write_table(paths.epochs, tables["epochs"])
         write_table(paths.rounds, tables["rounds"])
         if kind == TICKET:
+            write_arrays(
+                paths.round_record(round_index), round_record(masks, outcome.final_weights)
+            )
             state.masks = masks
             if round_index == 0 or self.params.pruning_method == "iterative":
                 state.trained_kernels = kernels_of(outcome.final_weights)
@@ -168,7 +176,7 @@ class Experiment:
         state.completed.append(TrialState.unit(round_index, kind))
         save_state(paths.state, state)
 
-    def _train(self, model, seed: int, round_index: int, bar) -> RoundOutcome:
+    def _train(self, model, seed: int, round_index: int, log: UnitLog | None) -> RoundOutcome:
         rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
         epochs = progress_bar(
             total=self.params.max_epochs, desc="epochs", leave=False, disable=not self.progress
@@ -177,11 +185,15 @@ class Experiment:
         def show(record: dict) -> None:
             epochs.update(1)
             epochs.set_postfix(val_accuracy=f"{record['val_accuracy']:.4f}")
+            if log is not None:
+                log.epoch(record)
 
         try:
             return train_round(model, self.data, self.params, seed, rewind_epoch, show)
         finally:
             epochs.close()
+            if log is not None:
+                log.close()
 
     def _round_row(self, unit: dict, masks, outcome: RoundOutcome) -> dict:
         kernel_total = sum(mask.size for mask in masks.values())
@@ -216,6 +228,14 @@ class Experiment:
             paths.ticket_info,
             {"percent_remaining": total_percent_remaining(state.masks), "zipped_bytes": zipped},
         )
+
+
+def round_record(masks, final_weights) -> dict[str, np.ndarray]:
+    """What 05's explorer shows of a ticket round: its masks and trained kernels (float16)."""
+    record = {f"mask:{name}": mask.astype(np.uint8) for name, mask in masks.items()}
+    for name, kernel in kernels_of(final_weights).items():
+        record[f"trained:{name}"] = kernel.astype(np.float16)
+    return record
 
 
 def _check_pruned_are_zero(weights, masks) -> None:

@@ -97,8 +97,8 @@ def pruning_schedule(params: Params, layers: pd.DataFrame) -> tuple[pd.DataFrame
     prunable = layers[layers["prunable_weights"] > 0]
     sizes = dict(zip(prunable["layer"], prunable["prunable_weights"], strict=True))
     rates = dict(zip(prunable["layer"], prunable["rate"], strict=True))
-    table = schedule_table(sizes, rates, params.rounds)
-    return table, schedule_totals(table)
+    table = schedule_table(sizes, rates, params.rounds, params.pruning_scope)
+    return table, schedule_totals(sizes, rates, params.rounds)
 
 
 def schedule_figure(table: pd.DataFrame, totals: pd.DataFrame, params: Params) -> Figure:

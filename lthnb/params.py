@@ -110,6 +110,8 @@ class Params:
     device: str = _param(
         "auto", "auto | cpu | gpu (gpu: fail if none)", choices=("auto", "cpu", "gpu")
     )
+    compare_with: list[str] = _param([], "other run folders drawn on 05's figures, for comparison")
+    tensorboard: bool = _param(False, "also write TensorBoard logs into <run folder>/tensorboard")
 
     @property
     def run_dir(self) -> Path:
@@ -249,9 +251,7 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
         raise ParamsError(f"{name}: a value is required (got null); default is {_default(name)!r}")
     base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
     if typing.get_origin(base) is list:
-        if not isinstance(value, list | tuple) or not all(_is_int(v) for v in value):
-            raise ParamsError(f"{name}: {_show(value)} must be a list of integers, e.g. [300, 100]")
-        return [_int64(name, v) for v in value]
+        return _check_list(name, value, typing.get_args(base)[0])
     if base is bool:
         if isinstance(value, bool):
             return value
@@ -271,6 +271,17 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
         f"{name}: {_show(value)} is {article} {kind}, expected {base.__name__} "
         f"(default {_default(name)!r})"
     )
+
+
+def _check_list(name: str, value: Any, item_type: type) -> list:
+    """A list of ints (e.g. dense_units) or of strings (e.g. compare_with)."""
+    if item_type is int:
+        if isinstance(value, list | tuple) and all(_is_int(v) for v in value):
+            return [_int64(name, v) for v in value]
+        raise ParamsError(f"{name}: {_show(value)} must be a list of integers, e.g. [300, 100]")
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ParamsError(f"{name}: {_show(value)} must be a list of strings, e.g. [runs/conv2]")
 
 
 def _finite_float(name: str, value: int | float | str) -> float:

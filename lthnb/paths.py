@@ -38,6 +38,10 @@ class RunPaths:
         return self.root / "figures"
 
     @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
     def dataset(self) -> Path:
         return self.root / "dataset"
 
@@ -67,6 +71,9 @@ class TrialPaths:
     @property
     def rounds(self) -> Path:
         return self.root / "rounds.csv"
+
+    def round_record(self, round_index: int) -> Path:
+        return self.root / "rounds" / f"round_{round_index:03d}.npz"
 
     @property
     def ticket(self) -> Path:

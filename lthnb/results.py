@@ -25,7 +25,14 @@ from lthnb.paths import RunPaths, TrialPaths
 
 Arrays = dict[str, np.ndarray]
 # Parameters that may differ when resuming: where things are, not what is computed.
-RESUMABLE_DIFFERENCES = ("output_dir", "data_dir", "device", "trials")
+RESUMABLE_DIFFERENCES = (
+    "output_dir",
+    "data_dir",
+    "device",
+    "trials",
+    "compare_with",
+    "tensorboard",
+)
 UNIT_KEYS = ["trial", "round", "kind"]
 KIND_ORDER = {"ticket": 0, "reinit": 1}
 

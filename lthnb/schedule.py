@@ -7,6 +7,7 @@ net. With global scope the same total is kept, ranked across all layers together
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import pandas as pd
@@ -30,28 +31,45 @@ def keep_counts(
 
 
 def schedule_table(
-    sizes: Mapping[str, int], rates: Mapping[str, float], rounds: int
+    sizes: Mapping[str, int], rates: Mapping[str, float], rounds: int, scope: str = "layerwise"
 ) -> pd.DataFrame:
-    """One row per (round, layer): rate, weights, weights and fraction remaining."""
+    """One row per (round, layer): rate, weights, weights and fraction remaining.
+
+    With global scope a layer's share is only known once the weights are ranked, so the
+    per-layer columns stay empty (NaN) and only the totals are planned.
+    """
     rows = []
     for round_index in range(rounds + 1):
         kept = keep_counts(sizes, rates, round_index)
         for name, size in sizes.items():
+            known = scope == "layerwise" or round_index == 0
             rows.append(
                 {
                     "round": round_index,
                     "layer": name,
                     "rate": rates[name],
                     "weights": size,
-                    "weights_remaining": kept[name],
-                    "fraction_remaining": kept[name] / size,
+                    "weights_remaining": kept[name] if known else math.nan,
+                    "fraction_remaining": kept[name] / size if known else math.nan,
                 }
             )
     return pd.DataFrame(rows)
 
 
-def schedule_totals(table: pd.DataFrame) -> pd.DataFrame:
-    """Per round: prunable weights remaining in total and as a percentage."""
-    totals = table.groupby("round")[["weights", "weights_remaining"]].sum().reset_index()
-    totals["percent_remaining"] = 100.0 * totals["weights_remaining"] / totals["weights"]
-    return totals
+def schedule_totals(
+    sizes: Mapping[str, int], rates: Mapping[str, float], rounds: int
+) -> pd.DataFrame:
+    """Per round: prunable weights remaining in total and as a percentage (any scope)."""
+    total = sum(sizes.values())
+    rows = []
+    for round_index in range(rounds + 1):
+        kept = sum(keep_counts(sizes, rates, round_index).values())
+        rows.append(
+            {
+                "round": round_index,
+                "weights": total,
+                "weights_remaining": kept,
+                "percent_remaining": 100.0 * kept / total,
+            }
+        )
+    return pd.DataFrame(rows)

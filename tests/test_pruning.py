@@ -86,8 +86,20 @@ def test_schedule_table_and_totals():
     assert len(table) == 8
     row = table[(table["round"] == 3) & (table["layer"] == "dense1")].iloc[0]
     assert row["weights_remaining"] == 512 and row["fraction_remaining"] == pytest.approx(0.512)
-    totals = schedule_totals(table)
+    totals = schedule_totals(sizes, {"dense1": 0.2, "output": 0.1}, rounds=3)
     assert totals["percent_remaining"].iloc[0] == 100.0
     expected = 100 * (512 + 73) / 1100
     assert totals["percent_remaining"].iloc[3] == pytest.approx(expected)
     assert totals["percent_remaining"].is_monotonic_decreasing
+
+
+def test_global_schedule_plans_totals_only():
+    sizes, rates = {"dense1": 1000, "output": 100}, {"dense1": 0.2, "output": 0.1}
+    table = schedule_table(sizes, rates, rounds=2, scope="global")
+    assert table.loc[table["round"] == 0, "weights_remaining"].tolist() == [1000, 100]
+    assert table.loc[table["round"] > 0, "weights_remaining"].isna().all()
+    assert schedule_totals(sizes, rates, 2)["weights_remaining"].tolist() == [
+        1100,
+        800 + 90,
+        640 + 81,
+    ]

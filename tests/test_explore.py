@@ -1,0 +1,65 @@
+"""Round records, the explorer's views, and TensorBoard logs, from a real tiny run."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lthnb import explore
+from lthnb.experiment import run_experiment
+from lthnb.paths import RunPaths
+from lthnb.results import RunFolderError, load_state
+
+
+@pytest.fixture
+def finished_run(tiny_params, tiny_splits):
+    params = tiny_params.replace(tensorboard=True, random_reinit=True)
+    run_experiment(params, progress=False, load=lambda _: tiny_splits)
+    return params
+
+
+def test_round_records_hold_the_masks_used_and_sparse_trained_kernels(finished_run):
+    run_dir = finished_run.run_dir
+    assert explore.recorded_rounds(run_dir) == {0: [0, 1, 2]}
+    record = explore.read_round(run_dir, 0, 2)
+    state = load_state(RunPaths(run_dir).trial(0).state)
+    for name, mask in state.masks.items():
+        np.testing.assert_array_equal(record.masks[name], mask)
+        assert np.all(record.trained[name][mask == 0] == 0)
+        np.testing.assert_array_equal(record.theta0[name], state.theta0[f"{name}/kernel"])
+    earlier = explore.read_round(run_dir, 0, 1)
+    assert all(np.all(record.masks[n] <= earlier.masks[n]) for n in record.masks)
+
+
+def test_views(finished_run):
+    run_dir = finished_run.run_dir
+    figure = explore.layer_view(run_dir, 0, 2, "dense1")
+    assert len(figure.axes) == 3
+    assert "dense1" in figure.texts[0].get_text() or "dense1" in figure._suptitle.get_text()
+    connections = explore.input_connections(
+        explore.read_round(run_dir, 0, 2).masks["dense1"], (28, 28)
+    )
+    assert connections.shape == (28, 28)
+    assert connections.sum() == explore.read_round(run_dir, 0, 2).masks["dense1"].sum()
+    assert explore.input_connections_figure(run_dir, 0, 2) is not None
+    widget = explore.explorer(run_dir)
+    assert isinstance(widget, ipywidgets.interactive)
+    assert [c.description for c in widget.children[:3]] == ["trial", "round", "layer"]
+    with pytest.raises(RunFolderError, match="round_009"):
+        explore.read_round(run_dir, 0, 9)
+
+
+def test_tensorboard_logs_have_the_curves(finished_run):
+    folder = RunPaths(finished_run.run_dir).tensorboard / "trial_000" / "round_001_reinit"
+    events = list(folder.glob("events.out.tfevents.*"))
+    assert events
+    tags = {
+        value.tag
+        for event in tf.compat.v1.train.summary_iterator(str(events[0]))
+        for value in event.summary.value
+    }
+    assert {"train_loss", "val_accuracy", "percent_remaining"} <= tags
