@@ -49,7 +49,7 @@ report: setup
 	@mkdir -p $(REPORTS)
 	@for notebook in $(NOTEBOOKS); do \
 		echo "== $$notebook ($(PARAMS))"; \
-		LTHNB_PROGRESS=text $(BIN)/papermill notebooks/$$notebook.ipynb \
+		LTHNB_HEADLESS=1 $(BIN)/papermill notebooks/$$notebook.ipynb \
 			$(REPORTS)/$$notebook.ipynb -f $(PARAMS) -k python3 --cwd . --no-progress-bar \
 			--log-level WARNING || exit 1; \
 		$(BIN)/jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$notebook.ipynb || exit 1; \

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lthnb.paths import RunPaths
+from lthnb.progress import headless
 from lthnb.results import RunFolderError, load_state
 
 
@@ -122,7 +123,14 @@ def input_connections_figure(
 
 
 def explorer(run_dir: str | Path):
-    """Dropdowns for trial and layer and a round slider, redrawing `layer_view` (JupyterLab)."""
+    """Dropdowns for trial and layer and a round slider, redrawing `layer_view` (JupyterLab).
+
+    Headless (LTHNB_HEADLESS=1) it returns the default static view instead.
+    """
+    if headless():
+        figure = layer_view(run_dir)
+        plt.close(figure)  # shown once, as the cell's value
+        return figure
     import ipywidgets
     from IPython.display import display
 

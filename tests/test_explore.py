@@ -35,7 +35,7 @@ def test_round_records_hold_the_masks_used_and_sparse_trained_kernels(finished_r
     assert all(np.all(record.masks[n] <= earlier.masks[n]) for n in record.masks)
 
 
-def test_views(finished_run):
+def test_views(finished_run, monkeypatch):
     run_dir = finished_run.run_dir
     figure = explore.layer_view(run_dir, 0, 2, "dense1")
     assert len(figure.axes) == 3
@@ -46,6 +46,7 @@ def test_views(finished_run):
     assert connections.shape == (28, 28)
     assert connections.sum() == explore.read_round(run_dir, 0, 2).masks["dense1"].sum()
     assert explore.input_connections_figure(run_dir, 0, 2) is not None
+    monkeypatch.delenv("LTHNB_HEADLESS", raising=False)
     widget = explore.explorer(run_dir)
     assert isinstance(widget, ipywidgets.interactive)
     assert [c.description for c in widget.children[:3]] == ["trial", "round", "layer"]
@@ -63,3 +64,9 @@ def test_tensorboard_logs_have_the_curves(finished_run):
         for value in event.summary.value
     }
     assert {"train_loss", "val_accuracy", "percent_remaining"} <= tags
+
+
+def test_headless_explorer_is_a_static_figure(finished_run, monkeypatch):
+    monkeypatch.setenv("LTHNB_HEADLESS", "1")
+    figure = explore.explorer(finished_run.run_dir)
+    assert len(figure.axes) == 3

@@ -66,7 +66,7 @@ def test_committed_without_outputs_and_without_definitions(notebook):
 
 @pytest.fixture
 def notebook_params(tiny_data_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("LTHNB_PROGRESS", "text")
+    monkeypatch.setenv("LTHNB_HEADLESS", "1")
     params = yaml.safe_load((REPO / "params" / "test.yaml").read_text())
     return {**params, "data_dir": str(tiny_data_dir), "output_dir": str(tmp_path / "run")}
 
