@@ -10,7 +10,7 @@ REPORTS  := reports/$(NAME)
 NOTEBOOKS := 01_dataset 02_model 03_pruning_percent 04_train 05_plot
 FASHION  := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data test lint format demo report lab clean
+.PHONY: setup data test lint format demo report lab clean bench
 
 setup: $(VENV)/.installed data
 
@@ -56,8 +56,27 @@ report: setup
 	done
 	@echo "reports: $(REPORTS)/*.html"
 
+# Train the trials of $(PARAMS) in parallel, one papermill run of 04_train per trial on
+# $(JOBS) local dask worker processes, then run 05_plot on the merged run folder and render
+# both to HTML: `make sweep PARAMS=params/lenet.yaml JOBS=4`. On SLURM: scripts/slurm_sweep.sh.
+JOBS ?= 2
+.PHONY: sweep
+sweep: setup
+	@mkdir -p $(REPORTS)
+	LTHNB_HEADLESS=1 $(BIN)/python -m lthnb.sweep $(PARAMS) --jobs $(JOBS) --reports $(REPORTS)
+	@echo "== 05_plot ($(PARAMS))"
+	@LTHNB_HEADLESS=1 $(BIN)/papermill notebooks/05_plot.ipynb $(REPORTS)/05_plot.ipynb \
+		-f $(PARAMS) -k python3 --cwd . --no-progress-bar --log-level WARNING
+	@$(BIN)/jupyter nbconvert --to html --log-level WARN $(REPORTS)/05_plot.ipynb \
+		$(REPORTS)/04_train_trial_*.ipynb
+	@echo "reports: $(REPORTS)/*.html"
+
 lab: setup
 	$(BIN)/jupyter lab notebooks
 
 clean:
 	rm -rf reports runs
+
+# Speed figures (a benchmark, not a test): prints `ratios: ...` on its last line.
+bench: setup
+	$(BIN)/python bench/train_speed.py

@@ -47,7 +47,14 @@ from lthnb.results import (
 )
 from lthnb.schedule import keep_counts, layer_rates
 from lthnb.tensorboard_log import UnitLog
-from lthnb.training import DataTensors, RoundOutcome, steps_per_epoch, train_round
+from lthnb.training import (
+    DataTensors,
+    EpochRunner,
+    RoundOutcome,
+    make_optimizer,
+    steps_per_epoch,
+    train_round,
+)
 
 TICKET, REINIT = "ticket", "reinit"
 KIND_CODES = {TICKET: 1, REINIT: 2}
@@ -88,19 +95,24 @@ class Experiment:
         self.data = DataTensors.from_splits(splits)
         self.progress = progress
         self.paths: RunPaths = open_run(params)
-        reference = self.build(params.seed)
-        self.kinds = layer_kinds(reference)
-        self.sizes = kernel_sizes(reference)
+        tf_keras.backend.clear_session()
+        # One wrapped model and one compiled epoch serve every unit: new models per unit would
+        # be traced again and again, and TensorFlow keeps every trace (memory grew per round).
+        self.model = wrap_for_pruning(self.build(params.seed))
+        self.runner = EpochRunner(self.model, make_optimizer(params), params.batch_size)
+        self.kinds = layer_kinds(self.model)
+        self.sizes = kernel_sizes(self.model)
         self.rates = layer_rates(self.kinds, params)
         self.steps = steps_per_epoch(self.data.train_size, params.batch_size)
 
     def build(self, seed: int) -> tf_keras.Model:
-        tf_keras.backend.clear_session()
+        """A fresh network drawn from `seed` (for its initial weights)."""
         return build_model(self.params, self.splits.input_shape, self.splits.num_classes, seed)
 
-    def run(self, trials: range | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def run(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Train the trials that are not finished yet; return the merged (epochs, rounds)."""
-        trials = trials if trials is not None else range(self.params.trials)
+        params = self.params
+        trials = range(params.trials) if params.trial is None else [params.trial]
         for trial in progress_bar(trials, desc="trials", disable=not self.progress):
             self.run_trial(trial)
         return merge_trials(self.paths)
@@ -120,7 +132,7 @@ class Experiment:
                     continue
                 self._run_unit(trial, round_index, kind, state, tables, paths, bar)
                 merge_trials(self.paths)
-            if not paths.ticket.exists():
+            if not paths.ticket_info.exists():  # written last of the ticket's files
                 self._export_ticket(state, paths)
 
     def _initial_state(self, trial: int) -> TrialState:
@@ -143,7 +155,7 @@ class Experiment:
         masks = self._masks_for(round_index, kind, state)
         start = masked(self._initial_weights(trial, round_index, kind, state), masks)
         seed = unit_seed(self.params, trial, round_index, kind)
-        model = wrap_for_pruning(self.build(seed))
+        model = self.model
         set_weights(model, start)
         set_masks(model, masks)
         tf_keras.utils.set_random_seed(seed)
@@ -153,7 +165,7 @@ class Experiment:
             self.paths.tensorboard / f"trial_{trial:03d}" / f"round_{round_index:03d}_{kind}"
         )
         log = UnitLog(log_folder, percent) if self.params.tensorboard else None
-        outcome = self._train(model, seed, round_index, log)
+        outcome = self._train(seed, round_index, log)
         _check_pruned_are_zero(outcome.final_weights, get_masks(model))
         unit = {"trial": trial, "round": round_index, "kind": kind}
         epoch_rows = pd.DataFrame(
@@ -176,7 +188,7 @@ class Experiment:
         state.completed.append(TrialState.unit(round_index, kind))
         save_state(paths.state, state)
 
-    def _train(self, model, seed: int, round_index: int, log: UnitLog | None) -> RoundOutcome:
+    def _train(self, seed: int, round_index: int, log: UnitLog | None) -> RoundOutcome:
         rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
         epochs = progress_bar(
             total=self.params.max_epochs, desc="epochs", leave=False, disable=not self.progress
@@ -189,7 +201,7 @@ class Experiment:
                 log.epoch(record)
 
         try:
-            return train_round(model, self.data, self.params, seed, rewind_epoch, show)
+            return train_round(self.runner, self.data, self.params, seed, rewind_epoch, show)
         finally:
             epochs.close()
             if log is not None:
@@ -219,10 +231,9 @@ class Experiment:
     def _export_ticket(self, state: TrialState, paths: TrialPaths) -> None:
         """Save the final ticket: rewound weights times the last mask, wrappers stripped."""
         start = state.rewind if state.rewind is not None else state.theta0
-        model = wrap_for_pruning(self.build(self.params.seed))
-        set_weights(model, masked(start, state.masks))
-        set_masks(model, state.masks)
-        zipped = export_stripped(model, paths.ticket)
+        set_weights(self.model, masked(start, state.masks))
+        set_masks(self.model, state.masks)
+        zipped = export_stripped(self.model, paths.ticket)
         write_arrays(paths.ticket_masks, state.masks)
         write_ticket_info(
             paths.ticket_info,
@@ -246,13 +257,10 @@ def _check_pruned_are_zero(weights, masks) -> None:
 
 
 def run_experiment(
-    params: Params,
-    progress: bool = True,
-    trials: range | None = None,
-    load: Callable[[Params], Splits] = load_data,
+    params: Params, progress: bool = True, load: Callable[[Params], Splits] = load_data
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Configure the device, load the data, train (or resume) and return (epochs, rounds)."""
     configure_device(params.device)
     tf.config.experimental.enable_op_determinism()
     experiment = Experiment(params, load(params), progress=progress)
-    return experiment.run(trials)
+    return experiment.run()

@@ -66,7 +66,10 @@ def _dense_head(params: Params, num_classes: int, seed: int) -> list[tf_keras.la
         if params.dropout > 0:
             layers.append(
                 tf_keras.layers.Dropout(
-                    params.dropout, seed=seed * 1000 + 500 + index, name=f"dropout{index}"
+                    params.dropout,
+                    seed=seed * 1000 + 500 + index,
+                    rng_type="stateful",  # a tf.random.Generator, which training reseeds per round
+                    name=f"dropout{index}",
                 )
             )
     layers.append(

@@ -60,6 +60,9 @@ class Params:
     )
     seed: int = _param(0, "base random seed; trial t uses seed + t", minimum=0, maximum=MAX_SEED)
     trials: int = _param(1, "independent repetitions (seeds) of the whole experiment", minimum=1)
+    trial: int | None = _param(
+        None, "run only this trial index (fan-out: one process per trial); null: all", minimum=0
+    )
     rounds: int = _param(0, "pruning rounds after the dense round 0 (0: no pruning)", minimum=0)
     max_epochs: int = _param(55, "training epochs per round at most", minimum=1)
     batch_size: int = _param(60, "mini-batch size", minimum=1)
@@ -333,6 +336,11 @@ def _check_consistency(params: Params) -> None:
         raise ParamsError(
             f"data_dir: {params.data_dir!r} is not a folder; create it with the data files "
             "or set data_dir: null to use the Keras cache"
+        )
+    if params.trial is not None and params.trial >= params.trials:
+        raise ParamsError(
+            f"trial: {params.trial} is not a trial of this run; use 0 .. {params.trials - 1} "
+            "or null for all"
         )
     if params.rewind_epochs > params.max_epochs:
         raise ParamsError(

@@ -34,6 +34,10 @@ class RunPaths:
         return self.root / "rounds.csv"
 
     @property
+    def merge_lock(self) -> Path:
+        return self.root / "merge.lock"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 

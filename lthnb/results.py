@@ -26,6 +26,7 @@ from lthnb.paths import RunPaths, TrialPaths
 Arrays = dict[str, np.ndarray]
 # Parameters that may differ when resuming: where things are, not what is computed.
 RESUMABLE_DIFFERENCES = (
+    "trial",
     "output_dir",
     "data_dir",
     "device",
@@ -200,7 +201,16 @@ def completed_rows(path: Path, state: TrialState | None) -> pd.DataFrame:
 
 
 def merge_trials(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate every trial's tables into the run-level epochs.csv and rounds.csv."""
+    """Concatenate every trial's tables into the run-level epochs.csv and rounds.csv.
+
+    Processes training other trials merge too; the lock makes the last merge see every table.
+    """
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(paths.merge_lock):
+        return _merge_unlocked(paths)
+
+
+def _merge_unlocked(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
     merged = []
     for name in ("epochs", "rounds"):
         tables = [

@@ -92,11 +92,25 @@ class EpochRunner:
     def __init__(
         self, model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer, batch_size: int
     ) -> None:
+        """Trace once, train many rounds: `reset` restores a fresh optimizer and dropout RNG."""
         self.model = model
         self.optimizer = optimizer
         self.batch_size = batch_size
         self.loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self._masked_kernels = list(mask_variables(model).values())
+
+    def reset(self, seed: int) -> None:
+        """A fresh optimizer state and reseeded dropout, as if model and optimizer were new."""
+        for variable in self.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        generators = [
+            module._random_generator
+            for module in self.model.submodules
+            if isinstance(module, tf_keras.layers.Dropout)
+        ]
+        for index, generator in enumerate(generators):
+            generator._maybe_init()  # built lazily otherwise, from the layer's own seed
+            generator._generator.reset_from_seed(seed + index)
 
     @tf.function(reduce_retracing=True)
     def train_epoch(
@@ -149,7 +163,7 @@ def _correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 
 def train_round(
-    model: tf_keras.Model,
+    runner: EpochRunner,
     data: DataTensors,
     params: Params,
     seed: int,
@@ -161,7 +175,8 @@ def train_round(
     With `rewind_epoch` > 0 the weights after that epoch are kept (late rewinding), and training
     does not stop before it.
     """
-    runner = EpochRunner(model, make_optimizer(params), params.batch_size)
+    model = runner.model
+    runner.reset(seed)
     shuffler = np.random.default_rng(seed)
     steps = steps_per_epoch(data.train_size, params.batch_size)
     outcome = RoundOutcome()

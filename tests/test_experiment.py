@@ -18,9 +18,9 @@ def spy(monkeypatch):
     calls = []
     real = experiment.train_round
 
-    def recording(model, data, params, seed, rewind_epoch=0, on_epoch=None):
-        calls.append({"weights": get_weights(model), "masks": get_masks(model)})
-        outcome = real(model, data, params, seed, rewind_epoch, on_epoch)
+    def recording(runner, data, params, seed, rewind_epoch=0, on_epoch=None):
+        calls.append({"weights": get_weights(runner.model), "masks": get_masks(runner.model)})
+        outcome = real(runner, data, params, seed, rewind_epoch, on_epoch)
         calls[-1]["outcome"] = outcome
         return outcome
 
@@ -28,8 +28,8 @@ def spy(monkeypatch):
     return calls
 
 
-def _run(params, splits, trials=None):
-    return experiment.run_experiment(params, progress=False, trials=trials, load=lambda _: splits)
+def _run(params, splits):
+    return experiment.run_experiment(params, progress=False, load=lambda _: splits)
 
 
 def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):
@@ -144,7 +144,7 @@ def test_tables_and_ticket_in_the_run_folder(tiny_params, tiny_splits):
 def test_interrupted_run_resumes_to_the_same_tables(
     tiny_params, tiny_splits, monkeypatch, tmp_path
 ):
-    params = tiny_params.replace(rounds=2, random_reinit=True, trials=2)
+    params = tiny_params.replace(rounds=2, random_reinit=True, trials=2, dropout=0.3)
     _, reference = _run(params.replace(output_dir=str(tmp_path / "whole")), tiny_splits)
     reference_epochs = pd.read_csv(tmp_path / "whole" / "epochs.csv")
 

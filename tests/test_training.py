@@ -14,7 +14,7 @@ from lthnb.masked_model import (
 )
 from lthnb.models import build_model
 from lthnb.pruning import prune_layerwise
-from lthnb.training import DataTensors, should_stop, train_round
+from lthnb.training import DataTensors, EpochRunner, make_optimizer, should_stop, train_round
 
 
 def _masked_model(params, splits, fraction=0.5, seed=0):
@@ -27,10 +27,15 @@ def _masked_model(params, splits, fraction=0.5, seed=0):
     return model, masks
 
 
+def _train(model, data, params, **kwargs):
+    runner = EpochRunner(model, make_optimizer(params), params.batch_size)
+    return train_round(runner, data, params, **kwargs)
+
+
 def test_pruned_weights_are_exactly_zero_after_adam_training(tiny_params, tiny_splits):
     model, masks = _masked_model(tiny_params, tiny_splits)
     set_masks(model, masks)
-    outcome = train_round(model, DataTensors.from_splits(tiny_splits), tiny_params, seed=1)
+    outcome = _train(model, DataTensors.from_splits(tiny_splits), tiny_params, seed=1)
     for name, mask in masks.items():
         final = outcome.final_weights[f"{name}/kernel"]
         assert np.all(final[mask == 0] == 0.0)
@@ -55,7 +60,7 @@ def test_wrapper_masks_every_forward_pass(tiny_params, tiny_splits):
         set_weights(model, polluted)
         for name, (_kernel, mask) in mask_variables(model).items():
             mask.assign(masks[name])  # the mask only: the kernels keep the garbage
-        outcome = train_round(model, data, params, seed=1)
+        outcome = _train(model, data, params, seed=1)
         results.append((outcome.epochs[0]["train_loss"], outcome.final_weights))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
     for key, value in results[0][1].items():
@@ -67,7 +72,7 @@ def test_reports_metrics_from_the_min_val_loss_epoch(tiny_params, tiny_splits):
     model, masks = _masked_model(params, tiny_splits)
     set_masks(model, masks)
     snapshots = {}
-    outcome = train_round(
+    outcome = _train(
         model,
         DataTensors.from_splits(tiny_splits),
         params,
@@ -87,7 +92,7 @@ def test_early_stopping_honours_patience_and_min_delta(tiny_params, tiny_splits)
     params = tiny_params.replace(max_epochs=6, early_stopping=True, patience=2, min_delta=100.0)
     model, masks = _masked_model(params, tiny_splits)
     set_masks(model, masks)
-    outcome = train_round(model, DataTensors.from_splits(tiny_splits), params, seed=1)
+    outcome = _train(model, DataTensors.from_splits(tiny_splits), params, seed=1)
     assert outcome.epochs_trained == 3  # epoch 1 improves on inf; 2 and 3 fail the huge min_delta
 
 
@@ -103,3 +108,19 @@ def test_early_stopping_honours_patience_and_min_delta(tiny_params, tiny_splits)
 )
 def test_should_stop(losses, patience, min_delta, stop):
     assert should_stop(losses, patience, min_delta) is stop
+
+
+def test_a_reused_runner_trains_like_a_new_one(tiny_params, tiny_splits):
+    """Optimizer state and dropout streams are reset per round, so reuse changes nothing."""
+    params = tiny_params.replace(dropout=0.3)
+    model, masks = _masked_model(params, tiny_splits)
+    set_masks(model, masks)
+    start = get_weights(model)
+    runner = EpochRunner(model, make_optimizer(params), params.batch_size)
+    data = DataTensors.from_splits(tiny_splits)
+    first = train_round(runner, data, params, seed=5)
+    set_weights(model, start)
+    second = train_round(runner, data, params, seed=5)
+    assert first.epochs == second.epochs
+    for key, value in first.final_weights.items():
+        np.testing.assert_array_equal(value, second.final_weights[key])

@@ -1,0 +1,169 @@
+"""How fast lthnb trains, against the old per-batch loop and plain Keras `fit` (not a test).
+
+Times whole calls (never callback timestamps: `fit` was seen returning seconds after its last
+epoch ended), per trial-epoch of Fashion-MNIST's 60K training images, after one warm-up call:
+  (A) per-batch Python loop over a compiled GradientTape step, gradients masked (the old code)
+  (B) plain Keras `fit` of the unpruned net, batch 60
+  (C) lthnb's epoch (one compiled graph, masks held by tfmot wrappers), and the same unmasked
+  (D) all trials of a round trained together: not implemented yet, so trials run one after
+      another and D equals C per trial-epoch
+LeNet runs a full epoch; Conv-2 a subset, scaled to 60K (said in the output). It also measures
+a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS.
+
+    .venv/bin/python bench/train_speed.py        (or: make bench)
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from lthnb.data import load_dataset  # noqa: E402
+from lthnb.masked_model import get_weights, kernels_of, set_masks, wrap_for_pruning  # noqa: E402
+from lthnb.models import build_model  # noqa: E402
+from lthnb.params import load_params  # noqa: E402
+from lthnb.pruning import prune_layerwise  # noqa: E402
+from lthnb.training import EpochRunner, make_optimizer  # noqa: E402
+
+FULL = 60_000
+CONV2_SUBSET = 5_000
+
+
+def timed(function, *args) -> float:
+    """Seconds for a whole call, after one warm-up call (tracing, allocation)."""
+    function(*args)
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        product().numpy()
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def training_gflop_per_image(model: tf_keras.Model) -> float:
+    """Forward multiply-adds of Dense and Conv2D layers, x2 FLOPs, x3 for the backward pass."""
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, tf_keras.layers.Conv2D):
+            out_h, out_w, out_c = layer.output_shape[1:]
+            flops += 2 * out_h * out_w * out_c * int(np.prod(layer.kernel.shape[:-1]))
+        elif isinstance(layer, tf_keras.layers.Dense):
+            flops += 2 * int(np.prod(layer.kernel.shape))
+    return 3 * flops / 1e9
+
+
+def half_masks(model: tf_keras.Model) -> dict[str, np.ndarray]:
+    kernels = kernels_of(get_weights(model))
+    keep = {name: kernel.size // 2 for name, kernel in kernels.items()}
+    return prune_layerwise(kernels, {n: np.ones_like(k) for n, k in kernels.items()}, keep)
+
+
+def old_loop(model, masks, x, y, batch: int) -> None:
+    """(A): the old code's per-batch Python loop with masked gradients."""
+    optimizer = tf_keras.optimizers.Adam(1.2e-3)
+    loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    variables = model.trainable_variables
+    mask_of = {
+        id(layer.kernel): tf.constant(masks[layer.name])
+        for layer in model.layers
+        if layer.name in masks
+    }
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, variables)
+        grads = [
+            g * mask_of[id(v)] if id(v) in mask_of else g
+            for g, v in zip(grads, variables, strict=True)
+        ]
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+
+    def epoch():
+        for start in range(0, len(x), batch):
+            step(x[start : start + batch], y[start : start + batch])
+
+    return epoch
+
+
+def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dict[str, float]:
+    params = load_params(arch=arch, dense_units=[300, 100] if arch == "lenet" else [256, 256])
+    scale = FULL / len(x)
+    xt, yt = tf.constant(x), tf.constant(y)
+    order = tf.constant(np.random.default_rng(0).permutation(len(x)), tf.int32)
+    times = {}
+    model = build_model(params, x.shape[1:], 10, 0)
+    times["gflop_per_epoch"] = training_gflop_per_image(model) * FULL
+    if with_old_loop:
+        times["A_old_loop"] = timed(old_loop(model, half_masks(model), xt, yt, 60)) * scale
+    model = build_model(params, x.shape[1:], 10, 0)
+    model.compile(
+        make_optimizer(params), tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    times["B_keras_fit"] = scale * timed(
+        lambda: model.fit(x, y, batch_size=60, epochs=1, verbose=0, shuffle=True)
+    )
+    plain = EpochRunner(build_model(params, x.shape[1:], 10, 0), make_optimizer(params), 60)
+    times["C_lthnb_unmasked"] = scale * timed(plain.train_epoch, xt, yt, order)
+    wrapped = wrap_for_pruning(build_model(params, x.shape[1:], 10, 0))
+    set_masks(wrapped, half_masks(wrapped))
+    masked = EpochRunner(wrapped, make_optimizer(params), 60)
+    times["C_lthnb_masked"] = scale * timed(masked.train_epoch, xt, yt, order)
+    times["D_trials_together"] = times["C_lthnb_masked"]
+    return times
+
+
+def main() -> None:
+    splits = load_dataset("fashion_mnist", validation_size=1, seed=0)
+    x = np.concatenate([splits.x_train, splits.x_val])
+    y = np.concatenate([splits.y_train, splits.y_val])
+    print(f"machine: {os.cpu_count()} CPU cores; TensorFlow {tf.__version__}")
+    limit = matmul_gflops()
+    print(f"large matmul: {limit:.1f} GFLOP/s")
+    lenet = measure("lenet", x, y, with_old_loop=True)
+    rng = np.random.default_rng(0)
+    subset = rng.choice(len(x), CONV2_SUBSET, replace=False)
+    padded = np.pad(np.repeat(x[subset], 3, axis=-1), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    conv2 = measure("conv2", padded, y[subset], with_old_loop=False)
+    for name, figures in (("lenet", lenet), ("conv2", conv2)):
+        note = "" if name == "lenet" else f" (measured on {CONV2_SUBSET} images, scaled to 60K)"
+        print(f"{name}: seconds per trial-epoch of 60K images{note}")
+        best = min(figures["C_lthnb_masked"], figures["D_trials_together"])
+        for key, seconds in figures.items():
+            if key != "gflop_per_epoch":
+                rate = figures["gflop_per_epoch"] / seconds
+                print(
+                    f"  {key:20s} {seconds:8.2f} s  {rate:6.1f} GFLOP/s "
+                    f"({100 * rate / limit:.0f}% of matmul)"
+                )
+        print(f"  lthnb best          {best:8.2f} s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS: {peak:.0f} MiB")
+    masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_unmasked"]
+    lenet_speedup = lenet["B_keras_fit"] / min(lenet["C_lthnb_masked"], lenet["D_trials_together"])
+    conv2_speedup = conv2["B_keras_fit"] / min(conv2["C_lthnb_masked"], conv2["D_trials_together"])
+    print(
+        f"ratios: masked_over_unmasked={masked_over:.3f} lenet_speedup={lenet_speedup:.2f} "
+        f"conv2_speedup={conv2_speedup:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
