@@ -18,12 +18,10 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class RunPaths:
-    root: Path
+class _Tables:
+    """A folder holding the two tables: a run (all trials merged) or one trial."""
 
-    @property
-    def params(self) -> Path:
-        return self.root / "params.yaml"
+    root: Path
 
     @property
     def epochs(self) -> Path:
@@ -32,6 +30,13 @@ class RunPaths:
     @property
     def rounds(self) -> Path:
         return self.root / "rounds.csv"
+
+
+@dataclass(frozen=True)
+class RunPaths(_Tables):
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
 
     @property
     def merge_lock(self) -> Path:
@@ -61,20 +66,10 @@ class RunPaths:
 
 
 @dataclass(frozen=True)
-class TrialPaths:
-    root: Path
-
+class TrialPaths(_Tables):
     @property
     def state(self) -> Path:
         return self.root / "state.npz"
-
-    @property
-    def epochs(self) -> Path:
-        return self.root / "epochs.csv"
-
-    @property
-    def rounds(self) -> Path:
-        return self.root / "rounds.csv"
 
     def round_record(self, round_index: int) -> Path:
         return self.root / "rounds" / f"round_{round_index:03d}.npz"

@@ -202,3 +202,11 @@ def test_corrupt_state_names_the_file(tiny_params, tiny_splits):
     state.write_bytes(b"not a zip file")
     with pytest.raises(RunFolderError, match="state.npz"):
         _run(tiny_params.replace(rounds=0), tiny_splits)
+
+
+def test_corrupt_table_names_the_file(tiny_params, tiny_splits):
+    _run(tiny_params.replace(rounds=1), tiny_splits)
+    table = RunPaths(tiny_params.run_dir).trial(0).rounds
+    table.write_bytes(b"\x00\xff garbage \xfe")
+    with pytest.raises(RunFolderError, match=r"trial_000/rounds.csv is corrupt"):
+        _run(tiny_params.replace(rounds=1), tiny_splits)

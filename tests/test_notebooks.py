@@ -153,3 +153,15 @@ def test_papermill_infers_every_parameter(notebook):
     """papermill warns of 'unknown parameters' for lines it cannot parse (e.g. '=' in comments)."""
     inferred = papermill.inspect_notebook(str(notebook))
     assert tuple(inferred) == PARAMETER_NAMES
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"rounds": -1}, "rounds: -1 is too small"), ({"dense_rate": "fast"}, "dense_rate: 'fast'")],
+)
+def test_bad_override_stops_04_before_training(notebook_params, tmp_path, override, message):
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        _execute("04_train", {**notebook_params, **override}, tmp_path)
+    assert failure.value.ename == "ParamsError"
+    assert message in failure.value.evalue
+    assert not Path(notebook_params["output_dir"]).exists()  # nothing was trained or written
