@@ -113,7 +113,7 @@ class Experiment:
         """Train the trials that are not finished yet; return the merged (epochs, rounds)."""
         params = self.params
         trials = range(params.trials) if params.trial is None else [params.trial]
-        for trial in progress_bar(trials, desc="trials", disable=not self.progress):
+        for trial in progress_bar(trials, desc="trials", detail=True, disable=not self.progress):
             self.run_trial(trial)
         return merge_trials(self.paths)
 
@@ -166,6 +166,12 @@ class Experiment:
         )
         log = UnitLog(log_folder, percent) if self.params.tensorboard else None
         outcome = self._train(seed, round_index, log)
+        bar.set_postfix(
+            round=round_index,
+            kind=kind,
+            remaining=f"{percent:.1f}%",
+            val_accuracy=f"{outcome.val_accuracy:.4f}",
+        )
         _check_pruned_are_zero(outcome.final_weights, get_masks(model))
         unit = {"trial": trial, "round": round_index, "kind": kind}
         epoch_rows = pd.DataFrame(
@@ -191,7 +197,11 @@ class Experiment:
     def _train(self, seed: int, round_index: int, log: UnitLog | None) -> RoundOutcome:
         rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
         epochs = progress_bar(
-            total=self.params.max_epochs, desc="epochs", leave=False, disable=not self.progress
+            total=self.params.max_epochs,
+            desc="epochs",
+            leave=False,
+            detail=True,
+            disable=not self.progress,
         )
 
         def show(record: dict) -> None:

@@ -19,8 +19,11 @@ def headless() -> bool:
     return os.environ.get("LTHNB_HEADLESS") == "1"
 
 
-def progress_bar(*args: Any, **kwargs: Any) -> tqdm.std.tqdm:
-    """tqdm.auto's bar, or a text bar when headless."""
+def progress_bar(*args: Any, detail: bool = False, **kwargs: Any) -> tqdm.std.tqdm:
+    """tqdm.auto's bar; headless, one text bar at a time (nested text bars move the cursor,
+    which a rendered report shows as garbage), so `detail` bars are switched off."""
     if headless():
-        return tqdm.std.tqdm(*args, **kwargs)
+        if detail:
+            kwargs["disable"] = True
+        return tqdm.std.tqdm(*args, **{**kwargs, "leave": True})
     return tqdm.auto.tqdm(*args, **kwargs)

@@ -1,0 +1,54 @@
+"""The reproduction table comes from rounds.csv by code, and the committed one is current."""
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from lthnb.reproduction import comparison_table, summary_markdown
+
+RESULTS = REPO / "docs" / "results" / "lenet_fashion_mnist"
+
+
+def _rounds() -> pd.DataFrame:
+    rows = []
+    for trial, offset in enumerate((-0.01, 0.01)):
+        for round_index, percent in enumerate((100.0, 50.0, 20.0)):
+            rows.append(
+                dict(
+                    trial=trial,
+                    round=round_index,
+                    kind="ticket",
+                    percent_remaining=percent,
+                    test_accuracy=0.90 + offset,
+                    early_stop_iteration=1000 - 200 * round_index,
+                )
+            )
+            if round_index:
+                rows.append(
+                    dict(
+                        trial=trial,
+                        round=round_index,
+                        kind="reinit",
+                        percent_remaining=percent,
+                        test_accuracy=0.85 + offset,
+                        early_stop_iteration=1000,
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def test_comparison_picks_the_nearest_round_and_compares():
+    table = comparison_table(_rounds(), percents=(51.0, 21.0))
+    assert list(table["round"]) == [1, 2]
+    first = table.iloc[0]
+    assert first["ticket_accuracy"] == pytest.approx(90.0)
+    assert first["ticket_accuracy_std"] == pytest.approx(100 * (0.02**2 / 2) ** 0.5)
+    assert first["ticket_minus_dense_pp"] == pytest.approx(0.0)
+    assert first["ticket_minus_reinit_pp"] == pytest.approx(5.0)
+    assert table.iloc[1]["early_stop_change_vs_dense_percent"] == pytest.approx(-40.0)
+
+
+def test_committed_summary_is_regenerated_from_the_committed_rounds():
+    committed = (RESULTS / "summary.md").read_text()
+    assert summary_markdown(RESULTS / "rounds.csv") == committed
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
