@@ -68,10 +68,9 @@ def sample_grid(splits: Splits, per_class: int = 8) -> Figure:
     return fig
 
 
-def save_dataset_overview(splits: Splits, params: Params) -> RunPaths:
+def save_dataset_overview(splits: Splits, params: Params) -> None:
     """Provenance, shapes and class balance into <run_dir>/dataset/."""
-    paths = RunPaths(params.run_dir)
-    folder = paths.dataset
+    folder = RunPaths(params.run_dir).dataset
     provenance = {
         "dataset": splits.name,
         "source": splits.source,
@@ -82,7 +81,6 @@ def save_dataset_overview(splits: Splits, params: Params) -> RunPaths:
     write_text(folder / "provenance.json", json.dumps(provenance, indent=2))
     write_table(folder / "shapes.csv", split_shapes(splits))
     write_table(folder / "class_balance.csv", class_balance(splits))
-    return paths
 
 
 def network_layers(params: Params) -> pd.DataFrame:
