@@ -111,8 +111,7 @@ class Experiment:
 
     def run(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Train the trials that are not finished yet; return the merged (epochs, rounds)."""
-        params = self.params
-        trials = range(params.trials) if params.trial is None else [params.trial]
+        trials = self.params.selected_trials
         for trial in progress_bar(trials, desc="trials", detail=True, disable=not self.progress):
             self.run_trial(trial)
         return merge_trials(self.paths)
@@ -160,18 +159,14 @@ class Experiment:
         set_masks(model, masks)
         tf_keras.utils.set_random_seed(seed)
         percent = total_percent_remaining(masks)
-        bar.set_postfix(round=round_index, kind=kind, remaining=f"{percent:.1f}%")
+        postfix = {"round": round_index, "kind": kind, "remaining": f"{percent:.1f}%"}
+        bar.set_postfix(postfix)
         log_folder = (
             self.paths.tensorboard / f"trial_{trial:03d}" / f"round_{round_index:03d}_{kind}"
         )
         log = UnitLog(log_folder, percent) if self.params.tensorboard else None
         outcome = self._train(seed, round_index, log)
-        bar.set_postfix(
-            round=round_index,
-            kind=kind,
-            remaining=f"{percent:.1f}%",
-            val_accuracy=f"{outcome.val_accuracy:.4f}",
-        )
+        bar.set_postfix({**postfix, "val_accuracy": f"{outcome.val_accuracy:.4f}"})
         _check_pruned_are_zero(outcome.final_weights, get_masks(model))
         unit = {"trial": trial, "round": round_index, "kind": kind}
         epoch_rows = pd.DataFrame(

@@ -121,6 +121,11 @@ class Params:
         """Where the run's files go: `output_dir`, or `runs/<arch>` by default."""
         return Path(self.output_dir) if self.output_dir else Path("runs") / self.arch
 
+    @property
+    def selected_trials(self) -> list[int]:
+        """The trials this process trains: `trial` alone, or all of them."""
+        return list(range(self.trials)) if self.trial is None else [self.trial]
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -127,7 +127,7 @@ def run_sweep(
     reports = Path(reports_dir) if reports_dir else Path("reports") / params_file.stem
     reports = (repo_root / reports).resolve()
     run_dir = repo_root / params.run_dir
-    trials = list(range(params.trials)) if params.trial is None else [params.trial]
+    trials = params.selected_trials
     notebooks = {trial: reports / trial_notebook_name(trial) for trial in trials}
     open_run(dataclasses.replace(params, output_dir=str(run_dir)))  # fails early on a mismatch
     log.info("training %d trials into %s", len(trials), run_dir)
