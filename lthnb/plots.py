@@ -73,9 +73,7 @@ def _read_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def _mean_std(
-    rows: pd.DataFrame, value: str, by: str = "round", scale: float = 1.0
-) -> pd.DataFrame:
+def mean_std(rows: pd.DataFrame, value: str, by: str = "round", scale: float = 1.0) -> pd.DataFrame:
     """Mean, std and trial count of `value` per `by`: the one statistic every curve shows."""
     grouped = rows.groupby(by)
     return pd.DataFrame(
@@ -151,7 +149,7 @@ def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> F
     percents: list[float] = []
     for run, color in zip(runs, sns.color_palette(n_colors=len(runs)), strict=True):
         for kind in KINDS:
-            stats = _mean_std(run.rounds[run.rounds["kind"] == kind], value, scale=scale)
+            stats = mean_std(run.rounds[run.rounds["kind"] == kind], value, scale=scale)
             if stats.empty:
                 continue
             percents += list(stats["percent_remaining"])
@@ -208,7 +206,7 @@ def validation_curves(
         raise PlotInputError(f"rounds {unknown} not in {run.label} ({kind}); have {available}")
     fig, ax = _axes(ax)
     for round_index, color in zip(chosen, sns.color_palette("viridis", len(chosen)), strict=True):
-        stats = _mean_std(rows[rows["round"] == round_index], "val_accuracy", "iteration", 100.0)
+        stats = mean_std(rows[rows["round"] == round_index], "val_accuracy", "iteration", 100.0)
         label = f"{format_percent(stats['percent_remaining'].iloc[0])}% remaining"
         _line_with_band(ax, stats.index, stats, label, color=color)
     ax.set(
@@ -250,11 +248,11 @@ def layer_remaining(run: RunTables, ax: Axes | None = None) -> Figure:
 
 def summary_table(run: RunTables) -> pd.DataFrame:
     """One row per round: ticket and control accuracy/early stop (mean, std) and the gain."""
-    table = _mean_std(run.rounds, "test_accuracy")[["percent_remaining"]].copy()
+    table = mean_std(run.rounds, "test_accuracy")[["percent_remaining"]].copy()
     for kind in KINDS:
         rows = run.rounds[run.rounds["kind"] == kind]
         for value, scale in (("test_accuracy", 100.0), ("early_stop_iteration", 1.0)):
-            stats = _mean_std(rows, value, scale=scale)
+            stats = mean_std(rows, value, scale=scale)
             table[f"{kind}_{value}_mean"] = stats["mean"]
             table[f"{kind}_{value}_std"] = stats["std"]
     tickets = run.rounds[run.rounds["kind"] == "ticket"]

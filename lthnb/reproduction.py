@@ -16,61 +16,58 @@ from pathlib import Path
 
 import pandas as pd
 
+from lthnb.plots import mean_std
+
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
 
 
-def _stats(rows: pd.DataFrame, column: str) -> tuple[float, float]:
-    values = rows[column]
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+def _by_round(rounds: pd.DataFrame, kind: str, value: str, scale: float = 1.0) -> pd.DataFrame:
+    """Per round mean ± std over trials (plots' statistic); one trial has a std of 0 here."""
+    stats = mean_std(rounds[rounds["kind"] == kind], value, scale=scale)
+    stats["std"] = stats["std"].fillna(0.0)
+    return stats
 
 
 def comparison_table(
     rounds: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
 ) -> pd.DataFrame:
     """One row per paper sparsity: the nearest round's ticket, control and dense figures."""
-    dense = rounds[(rounds["round"] == 0) & (rounds["kind"] == "ticket")]
-    dense_accuracy, _ = _stats(dense, "test_accuracy")
-    dense_iteration, _ = _stats(dense, "early_stop_iteration")
-    by_round = rounds[rounds["kind"] == "ticket"].groupby("round")["percent_remaining"].mean()
+    accuracy = _by_round(rounds, "ticket", "test_accuracy", 100.0)
+    iteration = _by_round(rounds, "ticket", "early_stop_iteration")
+    control = _by_round(rounds, "reinit", "test_accuracy", 100.0)
+    dense_accuracy, dense_iteration = accuracy["mean"][0], iteration["mean"][0]
     rows = []
     for target in percents:
-        round_index = int((by_round - target).abs().idxmin())
-        ticket = rounds[(rounds["round"] == round_index) & (rounds["kind"] == "ticket")]
-        control = rounds[(rounds["round"] == round_index) & (rounds["kind"] == "reinit")]
-        ticket_accuracy, ticket_std = _stats(ticket, "test_accuracy")
-        ticket_iteration, _ = _stats(ticket, "early_stop_iteration")
-        row = {
-            "paper_percent": target,
-            "round": round_index,
-            "percent_remaining": by_round[round_index],
-            "trials": len(ticket),
-            "ticket_accuracy": 100 * ticket_accuracy,
-            "ticket_accuracy_std": 100 * ticket_std,
-            "reinit_accuracy": float("nan"),
-            "reinit_accuracy_std": float("nan"),
-            "ticket_minus_dense_pp": 100 * (ticket_accuracy - dense_accuracy),
-            "ticket_minus_reinit_pp": float("nan"),
-            "ticket_early_stop_iteration": ticket_iteration,
-            "early_stop_change_vs_dense_percent": 100 * (ticket_iteration / dense_iteration - 1),
-        }
-        if len(control):
-            control_accuracy, control_std = _stats(control, "test_accuracy")
-            row.update(
-                reinit_accuracy=100 * control_accuracy,
-                reinit_accuracy_std=100 * control_std,
-                ticket_minus_reinit_pp=100 * (ticket_accuracy - control_accuracy),
-            )
-        rows.append(row)
+        round_index = int((accuracy["percent_remaining"] - target).abs().idxmin())
+        ticket_accuracy = accuracy["mean"][round_index]
+        control_accuracy = control["mean"].get(round_index, float("nan"))
+        rows.append(
+            {
+                "paper_percent": target,
+                "round": round_index,
+                "percent_remaining": accuracy["percent_remaining"][round_index],
+                "trials": accuracy["trials"][round_index],
+                "ticket_accuracy": ticket_accuracy,
+                "ticket_accuracy_std": accuracy["std"][round_index],
+                "reinit_accuracy": control_accuracy,
+                "reinit_accuracy_std": control["std"].get(round_index, float("nan")),
+                "ticket_minus_dense_pp": ticket_accuracy - dense_accuracy,
+                "ticket_minus_reinit_pp": ticket_accuracy - control_accuracy,
+                "ticket_early_stop_iteration": iteration["mean"][round_index],
+                "early_stop_change_vs_dense_percent": 100
+                * (iteration["mean"][round_index] / dense_iteration - 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def dense_summary(rounds: pd.DataFrame) -> str:
-    dense = rounds[(rounds["round"] == 0) & (rounds["kind"] == "ticket")]
-    accuracy, std = _stats(dense, "test_accuracy")
-    iteration, _ = _stats(dense, "early_stop_iteration")
+    accuracy = _by_round(rounds, "ticket", "test_accuracy", 100.0)
+    iteration = _by_round(rounds, "ticket", "early_stop_iteration")
     return (
-        f"Dense network (round 0, {len(dense)} trials): test accuracy {100 * accuracy:.2f} ± "
-        f"{100 * std:.2f} %, early stop at iteration {iteration:.0f} (mean)."
+        f"Dense network (round 0, {accuracy['trials'][0]} trials): test accuracy "
+        f"{accuracy['mean'][0]:.2f} ± {accuracy['std'][0]:.2f} %, early stop at iteration "
+        f"{iteration['mean'][0]:.0f} (mean)."
     )
 
 
