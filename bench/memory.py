@@ -1,7 +1,8 @@
 """Memory over a long run: resident memory after every round of 20 (not a test).
 
-Each unit rebuilds its model after clearing the Keras session, so memory should level off
-instead of growing per round.
+One trainer (one stack, one compiled epoch) serves every round of the same size, so memory
+should level off instead of growing per round. Two trials with controls: round 0 stacks two
+networks, later rounds four.
 
     .venv/bin/python bench/memory.py [data_dir]
 """
@@ -22,21 +23,22 @@ ROUNDS = 20
 def main() -> None:
     process = psutil.Process()
     rss_mib: list[float] = []
-    train_round = experiment.train_round
+    run_round = experiment.Experiment._run_round
 
-    def measured(*args, **kwargs):
-        outcome = train_round(*args, **kwargs)
+    def measured(self, *args) -> None:
+        run_round(self, *args)
         rss_mib.append(process.memory_info().rss / 2**20)
-        print(f"unit {len(rss_mib):3d}: RSS {rss_mib[-1]:7.1f} MiB", flush=True)
-        return outcome
+        print(f"round {len(rss_mib) - 1:3d}: RSS {rss_mib[-1]:7.1f} MiB", flush=True)
 
-    experiment.train_round = measured
+    experiment.Experiment._run_round = measured
     with tempfile.TemporaryDirectory() as folder:
         params = load_params(
             dataset="fashion_mnist",
             data_dir=sys.argv[1] if len(sys.argv) > 1 else None,
             dense_units=[100, 30],
             rounds=ROUNDS,
+            trials=2,
+            random_reinit=True,
             max_epochs=1,
             train_subset=3000,
             validation_size=1000,

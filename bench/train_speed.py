@@ -4,9 +4,11 @@ Times whole calls (never callback timestamps: `fit` was seen returning seconds a
 epoch ended), per trial-epoch of Fashion-MNIST's 60K training images, after one warm-up call:
   (A) per-batch Python loop over a compiled GradientTape step, gradients masked (the old code)
   (B) plain Keras `fit` of the unpruned net, batch 60
-  (C) lthnb's epoch (one compiled graph, masks held by tfmot wrappers), and the same unmasked
-  (D) all trials of a round trained together: not implemented yet, so trials run one after
-      another and D equals C per trial-epoch
+  (C) lthnb training one network (a stack of one: one compiled graph per epoch, fused
+      optimizer, masked gradients), and the same without masks; also the reference path
+      (tfmot's wrappers, tf_keras's optimizer), which `trials_together: false` selects
+  (D) lthnb training all networks of a round together: the `trials` of the architecture's
+      params file (round 0), and twice that (pruned rounds: tickets and their controls)
 LeNet runs a full epoch; Conv-2 a subset, scaled to 60K (said in the output). It also measures
 a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,8 +34,11 @@ from lthnb.masked_model import get_weights, kernels_of, set_masks, wrap_for_prun
 from lthnb.models import build_model  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
 from lthnb.pruning import prune_layerwise  # noqa: E402
+from lthnb.stack import NetworkStack  # noqa: E402
+from lthnb.stack_training import StackRunner  # noqa: E402
 from lthnb.training import EpochRunner, make_optimizer  # noqa: E402
 
+PARAMS = Path(__file__).resolve().parent.parent / "params"
 FULL = 60_000
 CONV2_SUBSET = 5_000
 
@@ -103,8 +109,31 @@ def old_loop(model, masks, x, y, batch: int) -> None:
     return epoch
 
 
+class UnmaskedRunner(StackRunner):
+    """The baseline of the masks' cost: gradients used as they are."""
+
+    def __init__(self, stack: NetworkStack, params) -> None:
+        super().__init__(stack, params)
+        stack.masked_gradients = lambda gradients: gradients
+
+
+def stacked_epoch(params, template, x, y, size: int, masks: bool = True):
+    """(C)/(D): a whole epoch of `size` networks, each with its own order and half its weights."""
+    stack = NetworkStack(template, size)
+    weights = get_weights(template)
+    for index in range(size):
+        stack.load(index, weights, half_masks(template))
+    runner = (StackRunner if masks else UnmaskedRunner)(stack, params)
+    orders = tf.constant(
+        np.stack([np.random.default_rng(i).permutation(len(x)) for i in range(size)]), tf.int32
+    )
+    seeds = tf.constant([[i, 0] for i in range(size)], tf.int64)
+    return lambda: runner.train_epoch(x, y, orders, seeds)
+
+
 def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dict[str, float]:
-    params = load_params(arch=arch, dense_units=[300, 100] if arch == "lenet" else [256, 256])
+    """Seconds per trial-epoch (one network, 60K images) of each way of training."""
+    params = load_params(PARAMS / f"{arch}.yaml", batch_size=60)
     scale = FULL / len(x)
     xt, yt = tf.constant(x), tf.constant(y)
     order = tf.constant(np.random.default_rng(0).permutation(len(x)), tf.int32)
@@ -120,14 +149,30 @@ def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dic
     times["B_keras_fit"] = scale * timed(
         lambda: model.fit(x, y, batch_size=60, epochs=1, verbose=0, shuffle=True)
     )
-    plain = EpochRunner(build_model(params, x.shape[1:], 10, 0), make_optimizer(params), 60)
-    times["C_lthnb_unmasked"] = scale * timed(plain.train_epoch, xt, yt, order)
+    template = build_model(params, x.shape[1:], 10, 0)
+    times["C_lthnb_unmasked"] = scale * timed(stacked_epoch(params, template, xt, yt, 1, False))
+    times["C_lthnb_masked"] = scale * timed(stacked_epoch(params, template, xt, yt, 1))
     wrapped = wrap_for_pruning(build_model(params, x.shape[1:], 10, 0))
     set_masks(wrapped, half_masks(wrapped))
-    masked = EpochRunner(wrapped, make_optimizer(params), 60)
-    times["C_lthnb_masked"] = scale * timed(masked.train_epoch, xt, yt, order)
-    times["D_trials_together"] = times["C_lthnb_masked"]
+    reference = EpochRunner(wrapped, make_optimizer(params), 60)
+    times["C_reference_tfmot"] = scale * timed(reference.train_epoch, xt, yt, order)
+    for size in (params.trials, 2 * params.trials):
+        epoch = stacked_epoch(params, template, xt, yt, size)
+        times[f"D_together_{size}"] = scale * timed(epoch) / size
+    size = 2 * params.trials
+    times[f"D_unmasked_{size}"] = (
+        scale * timed(stacked_epoch(params, template, xt, yt, size, False)) / size
+    )
     return times
+
+
+def lthnb_best(figures: dict[str, float]) -> float:
+    """lthnb's best seconds per trial-epoch, masked: one network (C) or a round together (D)."""
+    return min(
+        seconds
+        for key, seconds in figures.items()
+        if key == "C_lthnb_masked" or key.startswith("D_together")
+    )
 
 
 def main() -> None:
@@ -145,7 +190,7 @@ def main() -> None:
     for name, figures in (("lenet", lenet), ("conv2", conv2)):
         note = "" if name == "lenet" else f" (measured on {CONV2_SUBSET} images, scaled to 60K)"
         print(f"{name}: seconds per trial-epoch of 60K images{note}")
-        best = min(figures["C_lthnb_masked"], figures["D_trials_together"])
+        best = lthnb_best(figures)
         for key, seconds in figures.items():
             if key != "gflop_per_epoch":
                 rate = figures["gflop_per_epoch"] / seconds
@@ -157,8 +202,11 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MiB")
     masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_unmasked"]
-    lenet_speedup = lenet["B_keras_fit"] / min(lenet["C_lthnb_masked"], lenet["D_trials_together"])
-    conv2_speedup = conv2["B_keras_fit"] / min(conv2["C_lthnb_masked"], conv2["D_trials_together"])
+    stacked = [key for key in lenet if key.startswith("D_unmasked")][0]
+    together = "D_together" + stacked.removeprefix("D_unmasked")
+    print(f"masks' cost, {stacked[11:]} networks together: {lenet[together] / lenet[stacked]:.3f}")
+    lenet_speedup = lenet["B_keras_fit"] / lthnb_best(lenet)
+    conv2_speedup = conv2["B_keras_fit"] / lthnb_best(conv2)
     print(
         f"ratios: masked_over_unmasked={masked_over:.3f} lenet_speedup={lenet_speedup:.2f} "
         f"conv2_speedup={conv2_speedup:.2f}"

@@ -10,6 +10,8 @@ a rerun continues after the last completed unit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,6 @@ from lthnb.data import Splits, load_dataset
 from lthnb.device import configure_device
 from lthnb.masked_model import (
     export_stripped,
-    get_masks,
     get_weights,
     kernels_of,
     masked,
@@ -47,27 +48,21 @@ from lthnb.results import (
 )
 from lthnb.schedule import keep_counts, layer_rates
 from lthnb.tensorboard_log import UnitLog
-from lthnb.training import (
-    DataTensors,
-    EpochRunner,
-    RoundOutcome,
-    make_optimizer,
-    steps_per_epoch,
-    train_round,
-)
+from lthnb.trainers import make_trainer
+from lthnb.training import DataTensors, NetworkJob, RoundOutcome, steps_per_epoch
 
 TICKET, REINIT = "ticket", "reinit"
 KIND_CODES = {TICKET: 1, REINIT: 2}
 
 
-def planned_units(params: Params) -> list[tuple[int, str]]:
-    """(round, kind) in training order; controls exist only for pruned rounds."""
-    units = []
-    for round_index in range(params.rounds + 1):
-        units.append((round_index, TICKET))
-        if params.random_reinit and round_index > 0:
-            units.append((round_index, REINIT))
-    return units
+def round_kinds(params: Params, round_index: int) -> list[str]:
+    """The units of a round: its ticket, and its control where there is a mask to control."""
+    return [TICKET, REINIT] if params.random_reinit and round_index > 0 else [TICKET]
+
+
+def unit_folder(trial: int, round_index: int, kind: str) -> str:
+    """Where a unit's TensorBoard log goes, below the run's tensorboard folder."""
+    return f"trial_{trial:03d}/round_{round_index:03d}_{kind}"
 
 
 def unit_seed(params: Params, trial: int, round_index: int, kind: str) -> int:
@@ -86,6 +81,15 @@ def load_data(params: Params) -> Splits:
     )
 
 
+@dataclass
+class TrialBooks:
+    """A trial's files, state and tables while the run holds it."""
+
+    paths: TrialPaths
+    state: TrialState
+    tables: dict[str, pd.DataFrame]
+
+
 class Experiment:
     """One run folder's experiment: the data, the network's shape and the trials to train."""
 
@@ -96,10 +100,10 @@ class Experiment:
         self.progress = progress
         self.paths: RunPaths = open_run(params)
         tf_keras.backend.clear_session()
-        # One wrapped model and one compiled epoch serve every unit: new models per unit would
-        # be traced again and again, and TensorFlow keeps every trace (memory grew per round).
-        self.model = wrap_for_pruning(self.build(params.seed))
-        self.runner = EpochRunner(self.model, make_optimizer(params), params.batch_size)
+        # One trainer (one compiled epoch) serves every round: new models per unit would be
+        # traced again and again, and TensorFlow keeps every trace (memory grew per round).
+        self.trainer = make_trainer(params, self.build(params.seed), self.data)
+        self.model = wrap_for_pruning(self.build(params.seed))  # for shapes and the export
         self.kinds = layer_kinds(self.model)
         self.sizes = kernel_sizes(self.model)
         self.rates = layer_rates(self.kinds, params)
@@ -110,87 +114,95 @@ class Experiment:
         return build_model(self.params, self.splits.input_shape, self.splits.num_classes, seed)
 
     def run(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Train the trials that are not finished yet; return the merged (epochs, rounds)."""
-        trials = self.params.selected_trials
-        for trial in progress_bar(trials, desc="trials", detail=True, disable=not self.progress):
-            self.run_trial(trial)
+        """Train what is not finished yet, round by round; return the merged (epochs, rounds).
+
+        Each round trains the units of all selected trials that still need it together, so a
+        trial interrupted one unit behind the others catches up in the next run.
+        """
+        with ExitStack() as held:
+            books = {trial: self._open_trial(trial, held) for trial in self.params.selected_trials}
+            rounds = progress_bar(
+                range(self.params.rounds + 1), desc="rounds", disable=not self.progress
+            )
+            for round_index in rounds:
+                units = self._round_units(round_index, books)
+                if any(not books[trial].state.is_done(round_index, kind) for trial, kind in units):
+                    self._run_round(round_index, units, books, rounds)
+            for book in books.values():
+                if not book.paths.ticket_info.exists():  # written last of the ticket's files
+                    self._export_ticket(book)
         return merge_trials(self.paths)
 
-    def run_trial(self, trial: int) -> None:
+    def _round_units(self, round_index: int, books: dict[int, TrialBooks]) -> list[tuple[int, str]]:
+        """The (trial, kind) units trained together in a round.
+
+        Units already done are trained again when their trial is still at this round (a run
+        killed while saving the round): float rounding depends on how many networks share a
+        stack, so the same company gives a resumed run the numbers of an uninterrupted one.
+        """
+        return [
+            (trial, kind)
+            for trial, book in books.items()
+            for kind in round_kinds(self.params, round_index)
+            if not book.state.is_done(round_index, kind) or book.state.last_round == round_index
+        ]
+
+    def _open_trial(self, trial: int, held: ExitStack) -> TrialBooks:
         paths = self.paths.trial(trial)
-        with trial_writer(paths):
-            state = load_state(paths.state) or self._initial_state(trial)
-            tables = {
-                "epochs": completed_rows(paths.epochs, state),
-                "rounds": completed_rows(paths.rounds, state),
-            }
-            units = planned_units(self.params)
-            bar = progress_bar(units, desc=f"trial {trial}", leave=False, disable=not self.progress)
-            for round_index, kind in bar:
-                if state.is_done(round_index, kind):
-                    continue
-                self._run_unit(trial, round_index, kind, state, tables, paths, bar)
-                merge_trials(self.paths)
-            if not paths.ticket_info.exists():  # written last of the ticket's files
-                self._export_ticket(state, paths)
+        held.enter_context(trial_writer(paths))
+        state = load_state(paths.state) or self._initial_state(trial)
+        tables = {
+            "epochs": completed_rows(paths.epochs, state),
+            "rounds": completed_rows(paths.rounds, state),
+        }
+        return TrialBooks(paths, state, tables)
 
     def _initial_state(self, trial: int) -> TrialState:
         theta0 = get_weights(self.build(self.params.seed + trial))
         masks = dense_masks(kernels_of(theta0))
         return TrialState(theta0=theta0, masks=masks, trained_kernels=kernels_of(theta0))
 
-    def _masks_for(self, round_index: int, kind: str, state: TrialState) -> dict[str, np.ndarray]:
-        if kind == REINIT or round_index == 0:
+    def _masks_for(self, round_index: int, state: TrialState) -> dict[str, np.ndarray]:
+        """The round's masks, for its ticket and its control alike."""
+        if round_index == 0 or state.is_done(round_index, TICKET):
             return state.masks
         keep = keep_counts(self.sizes, self.rates, round_index)
         return next_masks(state.trained_kernels, state.masks, keep, self.params.pruning_scope)
 
-    def _initial_weights(self, trial: int, round_index: int, kind: str, state: TrialState):
-        if kind == REINIT:
-            return get_weights(self.build(unit_seed(self.params, trial, round_index, kind)))
-        return state.rewind if (state.rewind is not None and round_index > 0) else state.theta0
-
-    def _run_unit(self, trial, round_index, kind, state, tables, paths, bar) -> None:
-        masks = self._masks_for(round_index, kind, state)
-        start = masked(self._initial_weights(trial, round_index, kind, state), masks)
+    def _job(self, trial: int, round_index: int, kind: str, state: TrialState) -> NetworkJob:
         seed = unit_seed(self.params, trial, round_index, kind)
-        model = self.model
-        set_weights(model, start)
-        set_masks(model, masks)
-        tf_keras.utils.set_random_seed(seed)
-        percent = total_percent_remaining(masks)
-        postfix = {"round": round_index, "kind": kind, "remaining": f"{percent:.1f}%"}
-        bar.set_postfix(postfix)
-        log_folder = (
-            self.paths.tensorboard / f"trial_{trial:03d}" / f"round_{round_index:03d}_{kind}"
-        )
-        log = UnitLog(log_folder, percent) if self.params.tensorboard else None
-        outcome = self._train(seed, round_index, log)
-        bar.set_postfix({**postfix, "val_accuracy": f"{outcome.val_accuracy:.4f}"})
-        _check_pruned_are_zero(outcome.final_weights, get_masks(model))
-        unit = {"trial": trial, "round": round_index, "kind": kind}
-        epoch_rows = pd.DataFrame(
-            [{**unit, "percent_remaining": percent, **row} for row in outcome.epochs]
-        )
-        round_row = pd.DataFrame([self._round_row(unit, masks, outcome)])
-        tables["epochs"] = pd.concat([tables["epochs"], epoch_rows], ignore_index=True)
-        tables["rounds"] = pd.concat([tables["rounds"], round_row], ignore_index=True)
-        write_table(paths.epochs, tables["epochs"])
-        write_table(paths.rounds, tables["rounds"])
-        if kind == TICKET:
-            write_arrays(
-                paths.round_record(round_index), round_record(masks, outcome.final_weights)
-            )
-            state.masks = masks
-            if round_index == 0 or self.params.pruning_method == "iterative":
-                state.trained_kernels = kernels_of(outcome.final_weights)
-            if round_index == 0 and outcome.rewind_weights is not None:
-                state.rewind = outcome.rewind_weights
-        state.completed.append(TrialState.unit(round_index, kind))
-        save_state(paths.state, state)
-
-    def _train(self, seed: int, round_index: int, log: UnitLog | None) -> RoundOutcome:
+        if kind == REINIT:
+            start = get_weights(self.build(seed))
+        elif state.rewind is not None and round_index > 0:
+            start = state.rewind
+        else:
+            start = state.theta0
         rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
+        return NetworkJob(start, self._masks_for(round_index, state), seed, rewind_epoch)
+
+    def _run_round(self, round_index: int, units, books: dict[int, TrialBooks], bar) -> None:
+        jobs = [self._job(trial, round_index, kind, books[trial].state) for trial, kind in units]
+        percents = [total_percent_remaining(job.masks) for job in jobs]
+        bar.set_postfix({"networks": len(jobs), "remaining": f"{min(percents):.1f}%"})
+        logs = [
+            UnitLog(self.paths.tensorboard / unit_folder(trial, round_index, kind), percent)
+            if self.params.tensorboard
+            else None
+            for (trial, kind), percent in zip(units, percents, strict=True)
+        ]
+        outcomes = self._train(jobs, logs)
+        for (trial, kind), job, outcome in zip(units, jobs, outcomes, strict=True):
+            if books[trial].state.is_done(round_index, kind):
+                continue  # saved before the run was interrupted; trained only for company
+            self._save_unit(
+                books[trial],
+                {"trial": trial, "round": round_index, "kind": kind},
+                job.masks,
+                outcome,
+            )
+        merge_trials(self.paths)
+
+    def _train(self, jobs: list[NetworkJob], logs: list[UnitLog | None]) -> list[RoundOutcome]:
         epochs = progress_bar(
             total=self.params.max_epochs,
             desc="epochs",
@@ -199,18 +211,46 @@ class Experiment:
             disable=not self.progress,
         )
 
-        def show(record: dict) -> None:
-            epochs.update(1)
+        def show(index: int, record: dict) -> None:
+            if record["epoch"] > epochs.n:
+                epochs.update(record["epoch"] - epochs.n)
             epochs.set_postfix(val_accuracy=f"{record['val_accuracy']:.4f}")
-            if log is not None:
-                log.epoch(record)
+            if logs[index] is not None:
+                logs[index].epoch(record)
 
         try:
-            return train_round(self.runner, self.data, self.params, seed, rewind_epoch, show)
+            return self.trainer.train(jobs, show)
         finally:
             epochs.close()
-            if log is not None:
-                log.close()
+            for log in logs:
+                if log is not None:
+                    log.close()
+
+    def _save_unit(self, book: TrialBooks, unit: dict, masks, outcome: RoundOutcome) -> None:
+        """Add a trained unit to the trial's tables and state, on disk at once."""
+        _check_pruned_are_zero(outcome.final_weights, masks)
+        percent = total_percent_remaining(masks)
+        epoch_rows = pd.DataFrame(
+            [{**unit, "percent_remaining": percent, **row} for row in outcome.epochs]
+        )
+        round_row = pd.DataFrame([self._round_row(unit, masks, outcome)])
+        tables, paths, state = book.tables, book.paths, book.state
+        tables["epochs"] = pd.concat([tables["epochs"], epoch_rows], ignore_index=True)
+        tables["rounds"] = pd.concat([tables["rounds"], round_row], ignore_index=True)
+        write_table(paths.epochs, tables["epochs"])
+        write_table(paths.rounds, tables["rounds"])
+        round_index = unit["round"]
+        if unit["kind"] == TICKET:
+            write_arrays(
+                paths.round_record(round_index), round_record(masks, outcome.final_weights)
+            )
+            state.masks = masks
+            if round_index == 0 or self.params.pruning_method == "iterative":
+                state.trained_kernels = kernels_of(outcome.final_weights)
+            if round_index == 0 and outcome.rewind_weights is not None:
+                state.rewind = outcome.rewind_weights
+        state.completed.append(TrialState.unit(round_index, unit["kind"]))
+        save_state(paths.state, state)
 
     def _round_row(self, unit: dict, masks, outcome: RoundOutcome) -> dict:
         kernel_total = sum(mask.size for mask in masks.values())
@@ -233,8 +273,9 @@ class Experiment:
             "epochs_trained": outcome.epochs_trained,
         }
 
-    def _export_ticket(self, state: TrialState, paths: TrialPaths) -> None:
+    def _export_ticket(self, book: TrialBooks) -> None:
         """Save the final ticket: rewound weights times the last mask, wrappers stripped."""
+        state, paths = book.state, book.paths
         start = state.rewind if state.rewind is not None else state.theta0
         set_weights(self.model, masked(start, state.masks))
         set_masks(self.model, state.masks)

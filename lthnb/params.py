@@ -107,6 +107,10 @@ class Params:
     )
     rewind_epochs: int = _param(0, "rewind survivors to weights after this many epochs", minimum=0)
     random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
+    trials_together: bool = _param(
+        True,
+        "train a round's networks as one stack (fast); false: one by one via tfmot (reference)",
+    )
     validation_size: int = _param(5000, "training images held out for validation", minimum=1)
     train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
     output_dir: str | None = _param(None, "run folder; null: runs/<arch>")

@@ -143,6 +143,11 @@ class TrialState:
     def is_done(self, round_index: int, kind: str) -> bool:
         return self.unit(round_index, kind) in self.completed
 
+    @property
+    def last_round(self) -> int:
+        """The latest round with a completed unit; -1 before any."""
+        return max((int(unit.split("/")[0]) for unit in self.completed), default=-1)
+
 
 _STATE_GROUPS = ("theta0", "masks", "trained_kernels", "rewind")
 

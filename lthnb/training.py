@@ -47,6 +47,16 @@ class DataTensors:
         return int(self.x_train.shape[0])
 
 
+@dataclass(frozen=True)
+class NetworkJob:
+    """What one network of a round starts from; `seed` draws its shuffles and dropout."""
+
+    weights: Weights
+    masks: dict[str, np.ndarray]
+    seed: int
+    rewind_epoch: int = 0
+
+
 @dataclass
 class RoundOutcome:
     """What one round of training produced."""
@@ -162,6 +172,66 @@ def _correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
 
 
+class RoundTracker:
+    """One network's round: its shuffles, epoch records, best epoch, rewind point and stop rule.
+
+    Shared by the one-by-one and the stacked training, so both keep the same books.
+    """
+
+    def __init__(
+        self, params: Params, seed: int, rewind_epoch: int, steps: int, start: Weights
+    ) -> None:
+        self.params = params
+        self.rewind_epoch = rewind_epoch
+        self.steps = steps
+        self.shuffler = np.random.default_rng(seed)
+        self.outcome = RoundOutcome()
+        self.best_weights = start
+
+    def order(self, train_size: int) -> tf.Tensor:
+        """The next epoch's order of the training images."""
+        order = (
+            self.shuffler.permutation(train_size) if self.params.shuffle else np.arange(train_size)
+        )
+        return tf.constant(order, dtype=tf.int32)
+
+    def add_epoch(self, metrics: Sequence[float], weights: Callable[[], Weights]) -> dict:
+        """Record (train_loss, train_accuracy, val_loss, val_accuracy) of the epoch just trained;
+        `weights` reads the network's weights, only when they are worth keeping."""
+        outcome = self.outcome
+        epoch = outcome.epochs_trained + 1
+        train_loss, train_accuracy, val_loss, val_accuracy = (float(value) for value in metrics)
+        record = {
+            "epoch": epoch,
+            "iteration": epoch * self.steps,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+        }
+        outcome.epochs.append(record)
+        if val_loss < outcome.val_loss:
+            outcome.early_stop_epoch, outcome.val_loss, outcome.val_accuracy = (
+                epoch,
+                val_loss,
+                val_accuracy,
+            )
+            self.best_weights = weights()
+        if epoch == self.rewind_epoch:
+            outcome.rewind_weights = weights()
+        return record
+
+    @property
+    def stopped(self) -> bool:
+        """Early stopping says stop (never before the rewind epoch)."""
+        losses = [row["val_loss"] for row in self.outcome.epochs]
+        return (
+            self.params.early_stopping
+            and len(losses) >= self.rewind_epoch
+            and should_stop(losses, self.params.patience, self.params.min_delta)
+        )
+
+
 def train_round(
     runner: EpochRunner,
     data: DataTensors,
@@ -177,47 +247,19 @@ def train_round(
     """
     model = runner.model
     runner.reset(seed)
-    shuffler = np.random.default_rng(seed)
-    steps = steps_per_epoch(data.train_size, params.batch_size)
-    outcome = RoundOutcome()
     apply_masks(model)
-    best_weights = get_weights(model)
-    for epoch in range(1, params.max_epochs + 1):
-        order = (
-            shuffler.permutation(data.train_size) if params.shuffle else np.arange(data.train_size)
-        )
-        train_loss, train_accuracy = runner.train_epoch(
-            data.x_train, data.y_train, tf.constant(order, dtype=tf.int32)
-        )
-        val_loss, val_accuracy = runner.evaluate(data.x_val, data.y_val)
-        record = {
-            "epoch": epoch,
-            "iteration": epoch * steps,
-            "train_loss": float(train_loss),
-            "train_accuracy": float(train_accuracy),
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-        }
-        outcome.epochs.append(record)
+    steps = steps_per_epoch(data.train_size, params.batch_size)
+    tracker = RoundTracker(params, seed, rewind_epoch, steps, get_weights(model))
+    for _ in range(params.max_epochs):
+        train = runner.train_epoch(data.x_train, data.y_train, tracker.order(data.train_size))
+        validation = runner.evaluate(data.x_val, data.y_val)
+        record = tracker.add_epoch((*train, *validation), lambda: get_weights(model))
         if on_epoch is not None:
             on_epoch(record)
-        if val_loss < outcome.val_loss:
-            outcome.early_stop_epoch, outcome.val_loss, outcome.val_accuracy = (
-                epoch,
-                val_loss,
-                val_accuracy,
-            )
-            best_weights = get_weights(model)
-        if epoch == rewind_epoch:
-            outcome.rewind_weights = get_weights(model)
-        losses = [row["val_loss"] for row in outcome.epochs]
-        if (
-            params.early_stopping
-            and epoch >= rewind_epoch
-            and should_stop(losses, params.patience, params.min_delta)
-        ):
+        if tracker.stopped:
             break
+    outcome = tracker.outcome
     outcome.final_weights = get_weights(model)
-    set_weights(model, best_weights)
+    set_weights(model, tracker.best_weights)
     outcome.test_loss, outcome.test_accuracy = runner.evaluate(data.x_test, data.y_test)
     return outcome

@@ -7,24 +7,41 @@ import tf_keras
 import yaml
 
 import lthnb.experiment as experiment
-from lthnb.masked_model import get_masks, get_weights
+import lthnb.training as training
 from lthnb.paths import RunPaths
 from lthnb.results import RunFolderError, load_state, trial_writer
 
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Record the weights and masks each unit starts from, then train for real."""
+    """Record, per unit in training order, the weights its network really holds when training
+    starts, its masks and its outcome; then train for real."""
     calls = []
-    real = experiment.train_round
+    starts = []
+    real_init = training.RoundTracker.__init__
 
-    def recording(runner, data, params, seed, rewind_epoch=0, on_epoch=None):
-        calls.append({"weights": get_weights(runner.model), "masks": get_masks(runner.model)})
-        outcome = real(runner, data, params, seed, rewind_epoch, on_epoch)
-        calls[-1]["outcome"] = outcome
-        return outcome
+    def recording_init(self, params, seed, rewind_epoch, steps, start):
+        starts.append(start)
+        real_init(self, params, seed, rewind_epoch, steps, start)
 
-    monkeypatch.setattr(experiment, "train_round", recording)
+    real_make_trainer = experiment.make_trainer
+
+    def recording_trainer(params, template, data):
+        trainer = real_make_trainer(params, template, data)
+        train = trainer.train
+
+        def train_and_record(jobs, on_epoch):
+            starts.clear()
+            outcomes = train(jobs, on_epoch)
+            for job, start, outcome in zip(jobs, starts, outcomes, strict=True):
+                calls.append({"weights": start, "masks": job.masks, "outcome": outcome})
+            return outcomes
+
+        trainer.train = train_and_record
+        return trainer
+
+    monkeypatch.setattr(training.RoundTracker, "__init__", recording_init)
+    monkeypatch.setattr(experiment, "make_trainer", recording_trainer)
     return calls
 
 
@@ -32,8 +49,9 @@ def _run(params, splits):
     return experiment.run_experiment(params, progress=False, load=lambda _: splits)
 
 
-def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):
-    params = tiny_params.replace(rounds=3, random_reinit=True)
+@pytest.mark.parametrize("together", [True, False], ids=["stacked", "one_by_one"])
+def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy, together):
+    params = tiny_params.replace(rounds=3, random_reinit=True, trials_together=together)
     epochs, rounds = _run(params, tiny_splits)
     tickets = [call for call in spy if call is not spy[0]][::2]  # ticket, reinit, ticket, ...
     state = load_state(RunPaths(params.run_dir).trial(0).state)
@@ -148,29 +166,32 @@ def test_interrupted_run_resumes_to_the_same_tables(
     _, reference = _run(params.replace(output_dir=str(tmp_path / "whole")), tiny_splits)
     reference_epochs = pd.read_csv(tmp_path / "whole" / "epochs.csv")
 
-    real = experiment.train_round
-    calls = []
+    real = experiment.Experiment._save_unit
+    saved = []
 
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:  # trial 0, round 2's ticket
+    def interrupted(self, book, unit, masks, outcome):
+        if len(saved) == 7:  # round 2: after trial 0's ticket, before its control
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        saved.append(unit)
+        real(self, book, unit, masks, outcome)
 
-    monkeypatch.setattr(experiment, "train_round", interrupted)
+    monkeypatch.setattr(experiment.Experiment, "_save_unit", interrupted)
     resumed = params.replace(output_dir=str(tmp_path / "resumed"))
     with pytest.raises(KeyboardInterrupt):
         _run(resumed, tiny_splits)
-    assert load_state(RunPaths(resumed.run_dir).trial(0).state).completed == [
+    trials = RunPaths(resumed.run_dir)
+    assert load_state(trials.trial(0).state).completed == [
         "0/ticket",
         "1/ticket",
         "1/reinit",
+        "2/ticket",
     ]
-    monkeypatch.setattr(experiment, "train_round", real)
-    _, rounds = _run(resumed, tiny_splits)
-    pd.testing.assert_frame_equal(rounds, reference)
+    assert len(load_state(trials.trial(1).state).completed) == 3
+    monkeypatch.setattr(experiment.Experiment, "_save_unit", real)
+    _, rounds = _run(resumed, tiny_splits)  # round 2 again, with 3 networks instead of 4
+    pd.testing.assert_frame_equal(rounds, reference, check_exact=True)
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "resumed" / "epochs.csv"), reference_epochs
+        pd.read_csv(tmp_path / "resumed" / "epochs.csv"), reference_epochs, check_exact=True
     )
 
 

@@ -85,7 +85,7 @@ def _check_kills(tmp_path: Path, data_dir: Path, kills: int, seed: int) -> None:
     assert finish.returncode == 0, errors
     for table in ("rounds.csv", "epochs.csv"):
         pd.testing.assert_frame_equal(
-            pd.read_csv(run_dir / table), pd.read_csv(tmp_path / "whole" / table)
+            pd.read_csv(run_dir / table), pd.read_csv(tmp_path / "whole" / table), check_exact=True
         )
     for trial in ("trial_000", "trial_001"):
         assert (run_dir / "trials" / trial / "ticket.json").exists()
@@ -102,7 +102,9 @@ def test_twenty_kills(tmp_path, tiny_data_dir):
 
 def test_second_process_on_the_same_trial_is_refused_at_once(tmp_path, tiny_data_dir):
     # one long trial, so the first writer is still on it when the second arrives
-    params_file = _params_file(tmp_path, tiny_data_dir, "shared", trials=1, rounds=12)
+    params_file = _params_file(
+        tmp_path, tiny_data_dir, "shared", trials=1, rounds=12, max_epochs=40
+    )
     lock = tmp_path / "shared" / "trials" / "trial_000" / "writer.lock"
     first = _start(params_file)
     try:

@@ -1,0 +1,168 @@
+"""Several networks of one architecture held as one: every weight gets a leading network axis.
+
+On a CPU a LeNet step is dominated by per-op overhead and small matmuls; stacking the networks
+of a round (all trials, tickets and controls) makes one batched matmul per layer serve them all.
+Each network's slice is computed on its own (batched matmuls, one convolution per network,
+per-network dropout seeds), so a network's numbers do not depend on which others share its
+stack, and a resumed run gives the numbers of an uninterrupted one.
+
+Masks: pruned weights are 0 when a network is loaded and their gradients are multiplied by the
+mask, so the optimizer never moves them: with Adam and SGD an update whose gradient and slots
+are 0 is exactly 0. For the surviving weights this is what tfmot's wrapper computes (it zeroes
+the pruned weights before each forward pass); the tests compare the two paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from lthnb.masked_model import Weights
+
+LayerStep = Callable[[tf.Tensor, bool, tf.Tensor], tf.Tensor]
+
+
+class NetworkStack:
+    """`size` networks shaped like `template` (an unwrapped model from `build_model`)."""
+
+    def __init__(self, template: tf_keras.Model, size: int) -> None:
+        self.size = size
+        self.kernels: dict[str, tf.Variable] = {}
+        self.biases: dict[str, tf.Variable] = {}
+        self.dropout_layers = 0
+        self._steps = [self._layer_step(layer) for layer in template.layers]
+
+        # 1 where a weight may change: a survivor of a network that is still training
+        self.gradient_masks = [
+            tf.Variable(tf.ones_like(v), trainable=False) for v in self.variables
+        ]
+
+    @property
+    def variables(self) -> list[tf.Variable]:
+        """The trainable variables: kernels then biases."""
+        return [*self.kernels.values(), *self.biases.values()]
+
+    def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
+        """Gradients with pruned weights and frozen networks set to 0."""
+        return [g * mask for g, mask in zip(gradients, self.gradient_masks, strict=True)]
+
+    def _add_weights(self, layer: tf_keras.layers.Layer) -> None:
+        name = layer.name
+        shape = (self.size, *layer.kernel.shape)
+        self.kernels[name] = tf.Variable(tf.zeros(shape), name=f"{name}_kernel")
+        if layer.use_bias:  # shaped to broadcast over the batch (and image) axes
+            bias_shape = (self.size, *[1] * (len(layer.output_shape) - 1), *layer.bias.shape)
+            self.biases[name] = tf.Variable(tf.zeros(bias_shape), name=f"{name}_bias")
+
+    def _layer_step(self, layer: tf_keras.layers.Layer) -> LayerStep:
+        """The layer applied to activations shaped (networks, batch, ...)."""
+        if isinstance(layer, tf_keras.layers.Dense):
+            self._add_weights(layer)
+            return self._dense(layer)
+        if isinstance(layer, tf_keras.layers.Conv2D):
+            self._add_weights(layer)
+            return self._conv(layer)
+        if isinstance(layer, tf_keras.layers.MaxPooling2D):
+            return _per_image(
+                lambda x: tf.nn.max_pool2d(x, layer.pool_size, layer.strides, layer.padding.upper())
+            )
+        if isinstance(layer, tf_keras.layers.Flatten):
+            return lambda x, training, seeds: tf.reshape(
+                x, (x.shape[0], -1, int(np.prod(x.shape[2:])))
+            )
+        if isinstance(layer, tf_keras.layers.Dropout):
+            self.dropout_layers += 1
+            return self._dropout(layer.rate, self.dropout_layers - 1)
+        raise TypeError(f"layer {layer.name}: {type(layer).__name__} cannot be stacked")
+
+    def _dense(self, layer: tf_keras.layers.Dense) -> LayerStep:
+        name = layer.name
+
+        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+            out = tf.matmul(x, self.kernels[name])
+            if name in self.biases:
+                out += self.biases[name]
+            return layer.activation(out)
+
+        return step
+
+    def _conv(self, layer: tf_keras.layers.Conv2D) -> LayerStep:
+        name = layer.name
+
+        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+            kernel = self.kernels[name]
+            out = tf.stack(
+                [
+                    tf.nn.conv2d(x[index], kernel[index], layer.strides, layer.padding.upper())
+                    for index in range(self.size)
+                ]
+            )
+            if name in self.biases:
+                out += self.biases[name]
+            return layer.activation(out)
+
+        return step
+
+    def _dropout(self, rate: float, position: int) -> LayerStep:
+        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+            if not training:
+                return x
+            return tf.stack(
+                [
+                    tf.nn.experimental.stateless_dropout(
+                        x[index], rate, seed=seeds[index] * [1, self.dropout_layers] + [0, position]
+                    )
+                    for index in range(self.size)
+                ]
+            )
+
+        return step
+
+    def logits(self, x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+        """Logits (networks, batch, classes) for inputs (networks, batch, ...).
+
+        `seeds` (networks, 2): each network's seed and the step's count, for dropout masks.
+        """
+        for step in self._steps:
+            x = step(x, training, seeds)
+        return x
+
+    def load(self, index: int, weights: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]):
+        """Put one network into slot `index`: its weights with pruned kernels zeroed, its masks."""
+        for name, kernel in self.kernels.items():
+            kernel[index].assign(weights[f"{name}/kernel"] * masks[name])
+        for name, bias in self.biases.items():
+            bias[index].assign(weights[f"{name}/bias"].reshape(bias.shape[1:]))
+        kernel_masks = [masks[name].astype(np.float32) for name in self.kernels]
+        for gradient_mask, mask in zip(
+            self.gradient_masks, kernel_masks + [1.0] * len(self.biases), strict=True
+        ):
+            gradient_mask[index].assign(tf.ones(gradient_mask.shape[1:]) * mask)
+
+    def freeze(self, index: int) -> None:
+        """Stop slot `index` from changing: no weight of it gets a gradient any more."""
+        for mask in self.gradient_masks:
+            mask[index].assign(tf.zeros(mask.shape[1:]))
+
+    def weights(self, index: int) -> Weights:
+        """Slot `index`'s weights by '<layer>/kernel' and '<layer>/bias'."""
+        weights = {}
+        for name, kernel in self.kernels.items():
+            weights[f"{name}/kernel"] = kernel[index].numpy()
+            if name in self.biases:
+                weights[f"{name}/bias"] = self.biases[name][index].numpy().ravel()
+        return weights
+
+
+def _per_image(operation: Callable[[tf.Tensor], tf.Tensor]) -> LayerStep:
+    """An operation on image batches applied to (networks, batch, h, w, c) at once."""
+
+    def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+        networks, batch = x.shape[0], tf.shape(x)[1]
+        out = operation(tf.reshape(x, (-1, *x.shape[2:])))
+        return tf.reshape(out, (networks, batch, *out.shape[1:]))
+
+    return step
