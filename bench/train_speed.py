@@ -1,7 +1,8 @@
 """How fast lthnb trains, against the old per-batch loop and plain Keras `fit` (not a test).
 
 Times whole calls (never callback timestamps: `fit` was seen returning seconds after its last
-epoch ended), per trial-epoch of Fashion-MNIST's 60K training images, after one warm-up call:
+epoch ended), the fastest of two after a warm-up call, per trial-epoch of Fashion-MNIST's 60K
+training images:
   (A) per-batch Python loop over a compiled GradientTape step, gradients masked (the old code)
   (B) plain Keras `fit` of the unpruned net, batch 60
   (C) lthnb training one network (a stack of one: one compiled graph per epoch, fused
@@ -43,18 +44,30 @@ FULL = 60_000
 CONV2_SUBSET = 5_000
 
 
+REPEATS = 2
+
+
 def timed(function, *args) -> float:
-    """Seconds for a whole call, after one warm-up call (tracing, allocation)."""
+    """Seconds for a whole call: the fastest of REPEATS, after a warm-up call (tracing,
+    allocation). This machine's timings wander by 15% from call to call; the minimum is the
+    steadiest figure."""
     function(*args)
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        function(*args)
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
     a = tf.random.normal((size, size))
     b = tf.random.normal((size, size))
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+
+    @tf.function(autograph=False)
+    def product() -> tf.Tensor:
+        return tf.reduce_sum(tf.matmul(a, b))
+
     product()
     start = time.perf_counter()
     for _ in range(repeats):
@@ -91,7 +104,7 @@ def old_loop(model, masks, x, y, batch: int) -> None:
         if layer.name in masks
     }
 
-    @tf.function
+    @tf.function(autograph=False)
     def step(xb, yb):
         with tf.GradientTape() as tape:
             loss = loss_fn(yb, model(xb, training=True))
@@ -109,21 +122,20 @@ def old_loop(model, masks, x, y, batch: int) -> None:
     return epoch
 
 
-class UnmaskedRunner(StackRunner):
+class UnmaskedStack(NetworkStack):
     """The baseline of the masks' cost: gradients used as they are."""
 
-    def __init__(self, stack: NetworkStack, params) -> None:
-        super().__init__(stack, params)
-        stack.masked_gradients = lambda gradients: gradients
+    def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
+        return gradients
 
 
 def stacked_epoch(params, template, x, y, size: int, masks: bool = True):
     """(C)/(D): a whole epoch of `size` networks, each with its own order and half its weights."""
-    stack = NetworkStack(template, size)
+    stack = (NetworkStack if masks else UnmaskedStack)(template, size)
     weights = get_weights(template)
     for index in range(size):
         stack.load(index, weights, half_masks(template))
-    runner = (StackRunner if masks else UnmaskedRunner)(stack, params)
+    runner = StackRunner(stack, params)
     orders = tf.constant(
         np.stack([np.random.default_rng(i).permutation(len(x)) for i in range(size)]), tf.int32
     )
@@ -131,8 +143,9 @@ def stacked_epoch(params, template, x, y, size: int, masks: bool = True):
     return lambda: runner.train_epoch(x, y, orders, seeds)
 
 
-def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dict[str, float]:
-    """Seconds per trial-epoch (one network, 60K images) of each way of training."""
+def measure(arch: str, x: np.ndarray, y: np.ndarray, detailed: bool) -> dict[str, float]:
+    """Seconds per trial-epoch (one network, 60K images) of each way of training; `detailed`
+    adds the old loop, a stack of 2 x trials and that stack without masks."""
     params = load_params(PARAMS / f"{arch}.yaml", batch_size=60)
     scale = FULL / len(x)
     xt, yt = tf.constant(x), tf.constant(y)
@@ -140,7 +153,7 @@ def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dic
     times = {}
     model = build_model(params, x.shape[1:], 10, 0)
     times["gflop_per_epoch"] = training_gflop_per_image(model) * FULL
-    if with_old_loop:
+    if detailed:
         times["A_old_loop"] = timed(old_loop(model, half_masks(model), xt, yt, 60)) * scale
     model = build_model(params, x.shape[1:], 10, 0)
     model.compile(
@@ -156,13 +169,13 @@ def measure(arch: str, x: np.ndarray, y: np.ndarray, with_old_loop: bool) -> dic
     set_masks(wrapped, half_masks(wrapped))
     reference = EpochRunner(wrapped, make_optimizer(params), 60)
     times["C_reference_tfmot"] = scale * timed(reference.train_epoch, xt, yt, order)
-    for size in (params.trials, 2 * params.trials):
+    sizes = (params.trials, 2 * params.trials) if detailed else (params.trials,)
+    for size in sizes:
         epoch = stacked_epoch(params, template, xt, yt, size)
         times[f"D_together_{size}"] = scale * timed(epoch) / size
-    size = 2 * params.trials
-    times[f"D_unmasked_{size}"] = (
-        scale * timed(stacked_epoch(params, template, xt, yt, size, False)) / size
-    )
+    if detailed:
+        epoch = stacked_epoch(params, template, xt, yt, sizes[-1], masks=False)
+        times[f"D_unmasked_{sizes[-1]}"] = scale * timed(epoch) / sizes[-1]
     return times
 
 
@@ -182,11 +195,11 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPU cores; TensorFlow {tf.__version__}")
     limit = matmul_gflops()
     print(f"large matmul: {limit:.1f} GFLOP/s")
-    lenet = measure("lenet", x, y, with_old_loop=True)
+    lenet = measure("lenet", x, y, detailed=True)
     rng = np.random.default_rng(0)
     subset = rng.choice(len(x), CONV2_SUBSET, replace=False)
     padded = np.pad(np.repeat(x[subset], 3, axis=-1), ((0, 0), (2, 2), (2, 2), (0, 0)))
-    conv2 = measure("conv2", padded, y[subset], with_old_loop=False)
+    conv2 = measure("conv2", padded, y[subset], detailed=False)
     for name, figures in (("lenet", lenet), ("conv2", conv2)):
         note = "" if name == "lenet" else f" (measured on {CONV2_SUBSET} images, scaled to 60K)"
         print(f"{name}: seconds per trial-epoch of 60K images{note}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lthnb.params import Params
+from lthnb.stack import assign_slot
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # tf_keras.optimizers.Adam defaults
 
@@ -44,7 +45,7 @@ class StackOptimizer:
         """Zero one network's slots: with zero gradients from now on, it no longer moves."""
         for slots in self.slots:
             for slot in slots.values():
-                slot[index].assign(tf.zeros(slot.shape[1:]))
+                assign_slot(slot, index, tf.zeros(slot.shape[1:]))
 
     def apply(self, gradients: list[tf.Tensor]) -> None:
         self.iterations.assign_add(1)

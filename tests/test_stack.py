@@ -55,11 +55,11 @@ def test_load_zeroes_pruned_weights_and_keeps_survivors_exact(tiny_params, tiny_
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "momentum", "tolerance"),
-    [("sgd", 0.9, 1e-6), ("adam", 0.0, 1e-4)],
+    ("arch", "optimizer", "momentum", "tolerance"),
+    [("lenet", "sgd", 0.9, 1e-6), ("lenet", "adam", 0.0, 1e-4), ("conv2", "sgd", 0.0, 1e-5)],
 )
 def test_stacked_training_matches_the_tfmot_reference(
-    tiny_params, tiny_splits, optimizer, momentum, tolerance
+    tiny_params, tiny_splits, arch, optimizer, momentum, tolerance
 ):
     """Same job, two paths: tfmot wrappers + tf_keras optimizer, and the stack.
 
@@ -67,7 +67,7 @@ def test_stacked_training_matches_the_tfmot_reference(
     `tolerance` (measured: 1e-7 with SGD, 7e-6 with Adam, whose 1/sqrt(v) amplifies rounding).
     """
     params = tiny_params.replace(
-        optimizer=optimizer, momentum=momentum, learning_rate=0.01, max_epochs=3
+        arch=arch, optimizer=optimizer, momentum=momentum, learning_rate=0.01, max_epochs=3
     )
     jobs = [_job(params, tiny_splits, seed) for seed in (1, 2)]
     stacked = _train(StackedTrainer, params, tiny_splits, jobs)
