@@ -22,7 +22,8 @@ import tf_keras
 
 from lthnb.masked_model import Weights
 
-LayerStep = Callable[[tf.Tensor, bool, tf.Tensor], tf.Tensor]
+Activations = tf.Tensor | list[tf.Tensor]  # stacked, or one tensor per network
+LayerStep = Callable[[Activations, bool, tf.Tensor], Activations]
 
 
 class NetworkStack:
@@ -58,7 +59,8 @@ class NetworkStack:
             self.biases[name] = tf.Variable(tf.zeros(bias_shape), name=f"{name}_bias")
 
     def _layer_step(self, layer: tf_keras.layers.Layer) -> LayerStep:
-        """The layer applied to activations shaped (networks, batch, ...)."""
+        """The layer applied to activations: stacked (networks, batch, ...), or a list with one
+        (batch, ...) tensor per network in the convolutional part (see `_networks`)."""
         if isinstance(layer, tf_keras.layers.Dense):
             self._add_weights(layer)
             return self._dense(layer)
@@ -66,23 +68,29 @@ class NetworkStack:
             self._add_weights(layer)
             return self._conv(layer)
         if isinstance(layer, tf_keras.layers.MaxPooling2D):
-            return _per_image(
-                lambda x: tf.nn.max_pool2d(x, layer.pool_size, layer.strides, layer.padding.upper())
-            )
+            padding = layer.padding.upper()
+            return lambda x, training, seeds: [
+                tf.nn.max_pool2d(images, layer.pool_size, layer.strides, padding)
+                for images in self._networks(x)
+            ]
         if isinstance(layer, tf_keras.layers.Flatten):
-            return lambda x, training, seeds: tf.reshape(
-                x, (x.shape[0], -1, int(np.prod(x.shape[2:])))
-            )
+            return lambda x, training, seeds: _flatten(_stacked(x))
         if isinstance(layer, tf_keras.layers.Dropout):
             self.dropout_layers += 1
             return self._dropout(layer.rate, self.dropout_layers - 1)
         raise TypeError(f"layer {layer.name}: {type(layer).__name__} cannot be stacked")
 
+    def _networks(self, x: Activations) -> list[tf.Tensor]:
+        """One tensor per network. Unstacked, never sliced: the gradient of each slice would be
+        a zero tensor the size of the whole stack. Convolutions and pooling stay per network
+        from layer to layer, so TensorFlow fuses each convolution with its bias and ReLU."""
+        return x if isinstance(x, list) else tf.unstack(x, num=self.size)
+
     def _dense(self, layer: tf_keras.layers.Dense) -> LayerStep:
         name = layer.name
 
-        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
-            out = tf.matmul(x, self.kernels[name])
+        def step(x: Activations, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+            out = tf.matmul(_stacked(x), self.kernels[name])
             if name in self.biases:
                 out += self.biases[name]
             return layer.activation(out)
@@ -90,39 +98,34 @@ class NetworkStack:
         return step
 
     def _conv(self, layer: tf_keras.layers.Conv2D) -> LayerStep:
-        """One convolution per network (unstacked, not sliced: the gradient of a slice is a
-        zero tensor the size of the whole stack, per network)."""
         name = layer.name
+        padding = layer.padding.upper()
 
-        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+        def step(x: Activations, training: bool, seeds: tf.Tensor) -> list[tf.Tensor]:
             kernels = tf.unstack(self.kernels[name], num=self.size)
             outputs = [
-                tf.nn.conv2d(images, kernel, layer.strides, layer.padding.upper())
-                for images, kernel in zip(tf.unstack(x, num=self.size), kernels, strict=True)
+                tf.nn.conv2d(images, kernel, layer.strides, padding)
+                for images, kernel in zip(self._networks(x), kernels, strict=True)
             ]
             if name in self.biases:
                 biases = tf.unstack(tf.reshape(self.biases[name], (self.size, -1)), num=self.size)
                 outputs = [
                     tf.nn.bias_add(out, bias) for out, bias in zip(outputs, biases, strict=True)
                 ]
-            return layer.activation(tf.stack(outputs))
+            return [layer.activation(out) for out in outputs]
 
         return step
 
     def _dropout(self, rate: float, position: int) -> LayerStep:
-        def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
+        def step(x: Activations, training: bool, seeds: tf.Tensor) -> Activations:
             if not training:
                 return x
-            return tf.stack(
-                [
-                    tf.nn.experimental.stateless_dropout(
-                        network_x,
-                        rate,
-                        seed=seeds[index] * [1, self.dropout_layers] + [0, position],
-                    )
-                    for index, network_x in enumerate(tf.unstack(x, num=self.size))
-                ]
-            )
+            return [
+                tf.nn.experimental.stateless_dropout(
+                    network_x, rate, seed=seeds[index] * [1, self.dropout_layers] + [0, position]
+                )
+                for index, network_x in enumerate(self._networks(x))
+            ]
 
         return step
 
@@ -131,9 +134,10 @@ class NetworkStack:
 
         `seeds` (networks, 2): each network's seed and the step's count, for dropout masks.
         """
+        activations: Activations = x
         for step in self._steps:
-            x = step(x, training, seeds)
-        return x
+            activations = step(activations, training, seeds)
+        return _stacked(activations)
 
     def load(self, index: int, weights: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]):
         """Put one network into slot `index`: its weights with pruned kernels zeroed, its masks."""
@@ -171,12 +175,10 @@ def assign_slot(variable: tf.Variable, index: int, value) -> None:
     variable.assign(tf.tensor_scatter_nd_update(variable, [[index]], [value]))
 
 
-def _per_image(operation: Callable[[tf.Tensor], tf.Tensor]) -> LayerStep:
-    """An operation on image batches applied to (networks, batch, h, w, c) at once."""
+def _stacked(x: Activations) -> tf.Tensor:
+    return tf.stack(x) if isinstance(x, list) else x
 
-    def step(x: tf.Tensor, training: bool, seeds: tf.Tensor) -> tf.Tensor:
-        networks, batch = x.shape[0], tf.shape(x)[1]
-        out = operation(tf.reshape(x, (-1, *x.shape[2:])))
-        return tf.reshape(out, (networks, batch, *out.shape[1:]))
 
-    return step
+def _flatten(x: tf.Tensor) -> tf.Tensor:
+    """(networks, batch, ...) -> (networks, batch, features), with the feature count static."""
+    return tf.reshape(x, (x.shape[0], -1, int(np.prod(x.shape[2:]))))
