@@ -36,7 +36,7 @@ class NetworkStack:
         self.dropout_layers = 0
         self._steps = [self._layer_step(layer) for layer in template.layers]
 
-        # 1 where a weight may change: a survivor of a network that is still training
+        # 1 where a weight may change: a survivor
         self.gradient_masks = [
             tf.Variable(tf.ones_like(v), trainable=False) for v in self.variables
         ]
@@ -47,7 +47,7 @@ class NetworkStack:
         return [*self.kernels.values(), *self.biases.values()]
 
     def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
-        """Gradients with pruned weights and frozen networks set to 0."""
+        """Gradients with pruned weights set to 0."""
         return [g * mask for g, mask in zip(gradients, self.gradient_masks, strict=True)]
 
     def _add_weights(self, layer: tf_keras.layers.Layer) -> None:
@@ -151,10 +151,14 @@ class NetworkStack:
         ):
             assign_slot(gradient_mask, index, tf.ones(gradient_mask.shape[1:]) * mask)
 
-    def freeze(self, index: int) -> None:
-        """Stop slot `index` from changing: no weight of it gets a gradient any more."""
-        for mask in self.gradient_masks:
-            assign_slot(mask, index, tf.zeros(mask.shape[1:]))
+    def take(self, source: NetworkStack, slots: list[int]) -> None:
+        """Fill this stack with `source`'s networks in `slots` (weights and masks), in order."""
+        for mine, theirs in zip(
+            self.variables + self.gradient_masks,
+            source.variables + source.gradient_masks,
+            strict=True,
+        ):
+            mine.assign(tf.gather(theirs.read_value(), slots))
 
     def weights(self, index: int) -> Weights:
         """Slot `index`'s weights by '<layer>/kernel' and '<layer>/bias'."""

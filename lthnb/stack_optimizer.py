@@ -11,7 +11,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lthnb.params import Params
-from lthnb.stack import assign_slot
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # tf_keras.optimizers.Adam defaults
 
@@ -41,11 +40,12 @@ class StackOptimizer:
             for slot in slots.values():
                 slot.assign(tf.zeros_like(slot))
 
-    def clear_network(self, index: int) -> None:
-        """Zero one network's slots: with zero gradients from now on, it no longer moves."""
-        for slots in self.slots:
-            for slot in slots.values():
-                assign_slot(slot, index, tf.zeros(slot.shape[1:]))
+    def take(self, source: StackOptimizer, slots: list[int]) -> None:
+        """Continue `source`'s state for its networks in `slots`, in order."""
+        self.iterations.assign(source.iterations)
+        for mine, theirs in zip(self.slots, source.slots, strict=True):
+            for name, slot in mine.items():
+                slot.assign(tf.gather(theirs[name].read_value(), slots))
 
     def apply(self, gradients: list[tf.Tensor]) -> None:
         self.iterations.assign_add(1)

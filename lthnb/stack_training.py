@@ -1,13 +1,13 @@
 """Train the networks of a round together: one compiled epoch steps every network of a stack.
 
 Each network keeps its own shuffle order, dropout seeds, optimizer slots and early stopping;
-a network that stops is frozen (its gradients and slots become 0, so it no longer changes)
-while the others go on. Its metrics and weights are those it would have had alone.
+when a network stops, the others go on in a smaller stack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import tensorflow as tf
@@ -32,6 +32,11 @@ class StackRunner:
         self.stack = stack
         self.batch_size = params.batch_size
         self.optimizer = StackOptimizer(params, stack.variables)
+
+    def take(self, source: StackRunner, slots: list[int]) -> None:
+        """Continue training `source`'s networks in `slots` here."""
+        self.stack.take(source.stack, slots)
+        self.optimizer.take(source.optimizer, slots)
 
     @tf.function(reduce_retracing=True)
     def train_epoch(
@@ -100,49 +105,61 @@ def _correct(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 
 def train_together(
-    runner: StackRunner,
+    runner_for: Callable[[int], StackRunner],
     data: DataTensors,
     params: Params,
     jobs: list[NetworkJob],
     on_epoch: Callable[[int, dict], None] | None = None,
 ) -> list[RoundOutcome]:
-    """Train `jobs` (one per stack slot) as `train_round` trains one network, all at once.
+    """Train `jobs` as `train_round` trains one network, all at once.
 
-    `on_epoch(index, record)` reports each epoch of each network still training.
+    `runner_for(size)` gives a runner for a stack of `size` networks. When networks stop early,
+    the others move on in a smaller stack, weights and optimizer state and all, so stopped
+    networks cost nothing. `on_epoch(job index, record)` reports every epoch of every network.
     """
-    stack = runner.stack
-    if len(jobs) != stack.size:
-        raise ValueError(f"{len(jobs)} networks for a stack of {stack.size}")
+    runner = runner_for(len(jobs))
     runner.optimizer.reset()
     steps = steps_per_epoch(data.train_size, params.batch_size)
     trackers = []
     for index, job in enumerate(jobs):
-        stack.load(index, job.weights, job.masks)
+        runner.stack.load(index, job.weights, job.masks)
         trackers.append(
-            RoundTracker(params, job.seed, job.rewind_epoch, steps, stack.weights(index))
+            RoundTracker(params, job.seed, job.rewind_epoch, steps, runner.stack.weights(index))
         )
-    training = set(range(len(jobs)))
-    seeds = np.array([[job.seed, 0] for job in jobs], dtype=np.int64)
+    training = list(range(len(jobs)))  # job index of each slot of the current stack
     for epoch in range(params.max_epochs):
-        orders = tf.stack([tracker.order(data.train_size) for tracker in trackers])
-        seeds[:, 1] = epoch * steps
-        train = runner.train_epoch(data.x_train, data.y_train, orders, tf.constant(seeds))
+        orders = tf.stack([trackers[index].order(data.train_size) for index in training])
+        seeds = tf.constant([[jobs[index].seed, epoch * steps] for index in training], tf.int64)
+        train = runner.train_epoch(data.x_train, data.y_train, orders, seeds)
         validation = runner.evaluate(data.x_val, data.y_val)
         metrics = np.stack([*(value.numpy() for value in train), *validation], axis=1)
-        for index in sorted(training):
-            record = trackers[index].add_epoch(metrics[index], lambda i=index: stack.weights(i))
+        going_on = []
+        for slot, index in enumerate(training):
+            tracker = trackers[index]
+            record = tracker.add_epoch(metrics[slot], partial(runner.stack.weights, slot))
             if on_epoch is not None:
                 on_epoch(index, record)
-            if trackers[index].stopped:
-                stack.freeze(index)
-                runner.optimizer.clear_network(index)
-                training.discard(index)
-        if not training:
+            if tracker.stopped:
+                tracker.outcome.final_weights = runner.stack.weights(slot)
+            else:
+                going_on.append(slot)
+        if not going_on:
             break
-    for index, tracker in enumerate(trackers):
-        tracker.outcome.final_weights = stack.weights(index)
-        stack.load(index, tracker.best_weights, jobs[index].masks)
+        if len(going_on) < len(training):
+            smaller = runner_for(len(going_on))
+            smaller.take(runner, going_on)
+            runner, training = smaller, [training[slot] for slot in going_on]
+    for slot, index in enumerate(training):
+        if not trackers[index].outcome.final_weights:
+            trackers[index].outcome.final_weights = runner.stack.weights(slot)
+    _evaluate_best(runner_for(len(jobs)), data, jobs, trackers)
+    return [tracker.outcome for tracker in trackers]
+
+
+def _evaluate_best(runner: StackRunner, data: DataTensors, jobs, trackers) -> None:
+    """Test metrics of every network at its early-stop epoch, all in one stack."""
+    for index, (job, tracker) in enumerate(zip(jobs, trackers, strict=True)):
+        runner.stack.load(index, tracker.best_weights, job.masks)
     test_losses, test_accuracies = runner.evaluate(data.x_test, data.y_test)
     for tracker, loss, accuracy in zip(trackers, test_losses, test_accuracies, strict=True):
         tracker.outcome.test_loss, tracker.outcome.test_accuracy = float(loss), float(accuracy)
-    return [tracker.outcome for tracker in trackers]

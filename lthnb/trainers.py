@@ -32,19 +32,22 @@ class Trainer(Protocol):
 
 
 class StackedTrainer:
-    """All jobs of a round in one network stack, rebuilt only when their number changes."""
+    """All jobs of a round in one network stack; one stack (and one trace) per size, kept for
+    the whole run: sizes are at most 2 x trials, and each new one costs a trace."""
 
     def __init__(self, params: Params, template: tf_keras.Model, data: DataTensors) -> None:
         self.params = params
         self.template = template
         self.data = data
-        self._runner: StackRunner | None = None
+        self._runners: dict[int, StackRunner] = {}
+
+    def runner(self, size: int) -> StackRunner:
+        if size not in self._runners:
+            self._runners[size] = StackRunner(NetworkStack(self.template, size), self.params)
+        return self._runners[size]
 
     def train(self, jobs: list[NetworkJob], on_epoch: EpochReport) -> list[RoundOutcome]:
-        if self._runner is None or self._runner.stack.size != len(jobs):
-            self._runner = None  # free the old stack and its traces before building the next
-            self._runner = StackRunner(NetworkStack(self.template, len(jobs)), self.params)
-        return train_together(self._runner, self.data, self.params, jobs, on_epoch)
+        return train_together(self.runner, self.data, self.params, jobs, on_epoch)
 
 
 class SequentialTrainer:

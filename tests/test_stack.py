@@ -85,28 +85,23 @@ def test_stacked_training_matches_the_tfmot_reference(
             assert np.all(theirs.final_weights[f"{name}/kernel"][pruned] == 0.0)
 
 
-def test_a_stopped_network_stops_changing_while_the_others_go_on(tiny_params, tiny_splits):
+def test_networks_that_stop_leave_the_stack_and_the_others_go_on(tiny_params, tiny_splits):
+    """Early stopping per network: as networks stop, the others continue in a smaller stack
+    (weights and optimizer state moved over); each gets the numbers it gets alone."""
     params = tiny_params.replace(max_epochs=12, early_stopping=True, patience=1, min_delta=0.02)
     jobs = [
         _job(params, tiny_splits, seed, fraction) for seed, fraction in enumerate([1, 0.5, 0.1])
     ]
-    tf_keras.backend.clear_session()
-    template = build_model(params, tiny_splits.input_shape, 10, 0)
-    trainer = StackedTrainer(params, template, DataTensors.from_splits(tiny_splits))
-    last_seen = {}
-
-    def watch(index, record):
-        last_seen[index] = trainer._runner.stack.weights(index)
-
-    outcomes = trainer.train(jobs, watch)
-    trained = [outcome.epochs_trained for outcome in outcomes]
-    assert min(trained) < max(trained) <= 12  # they stopped apart
-    for index, outcome in enumerate(outcomes):
-        if outcome.epochs_trained == max(trained):
-            continue
-        # stopped while another network trained on: its weights did not move since
-        for key, value in last_seen[index].items():
-            np.testing.assert_array_equal(outcome.final_weights[key], value)
+    together = _train(StackedTrainer, params, tiny_splits, jobs)
+    trained = [outcome.epochs_trained for outcome in together]
+    assert min(trained) < max(trained)  # they stopped apart
+    for job, stacked in zip(jobs, together, strict=True):
+        [alone] = _train(StackedTrainer, params, tiny_splits, [job])
+        assert stacked.epochs_trained == alone.epochs_trained
+        pd.testing.assert_frame_equal(_table(stacked), _table(alone), rtol=1e-5, atol=0)
+        for key, value in alone.final_weights.items():
+            np.testing.assert_allclose(stacked.final_weights[key], value, rtol=0, atol=1e-5)
+        assert stacked.test_loss == pytest.approx(alone.test_loss, rel=1e-5)
 
 
 def test_a_network_alone_or_stacked_gets_the_same_numbers(tiny_params, tiny_splits):
