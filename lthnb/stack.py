@@ -36,9 +36,9 @@ class NetworkStack:
         self.dropout_layers = 0
         self._steps = [self._layer_step(layer) for layer in template.layers]
 
-        # 1 where a weight may change: a survivor
+        # per kernel: 1 where a weight survives, 0 where it is pruned
         self.gradient_masks = [
-            tf.Variable(tf.ones_like(v), trainable=False) for v in self.variables
+            tf.Variable(tf.ones_like(kernel), trainable=False) for kernel in self.kernels.values()
         ]
 
     @property
@@ -47,8 +47,10 @@ class NetworkStack:
         return [*self.kernels.values(), *self.biases.values()]
 
     def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
-        """Gradients with pruned weights set to 0."""
-        return [g * mask for g, mask in zip(gradients, self.gradient_masks, strict=True)]
+        """Gradients in `variables` order, the kernels' multiplied by their masks."""
+        kernels = len(self.gradient_masks)
+        masked = [g * mask for g, mask in zip(gradients, self.gradient_masks, strict=False)]
+        return masked + list(gradients[kernels:])
 
     def _add_weights(self, layer: tf_keras.layers.Layer) -> None:
         name = layer.name
@@ -145,11 +147,8 @@ class NetworkStack:
             assign_slot(kernel, index, weights[f"{name}/kernel"] * masks[name])
         for name, bias in self.biases.items():
             assign_slot(bias, index, weights[f"{name}/bias"].reshape(bias.shape[1:]))
-        kernel_masks = [masks[name].astype(np.float32) for name in self.kernels]
-        for gradient_mask, mask in zip(
-            self.gradient_masks, kernel_masks + [1.0] * len(self.biases), strict=True
-        ):
-            assign_slot(gradient_mask, index, tf.ones(gradient_mask.shape[1:]) * mask)
+        for gradient_mask, name in zip(self.gradient_masks, self.kernels, strict=True):
+            assign_slot(gradient_mask, index, masks[name].astype(np.float32))
 
     def take(self, source: NetworkStack, slots: list[int]) -> None:
         """Fill this stack with `source`'s networks in `slots` (weights and masks), in order."""
