@@ -132,9 +132,9 @@ class UnmaskedStack(NetworkStack):
 def stacked_epoch(params, template, x, y, size: int, masks: bool = True):
     """(C)/(D): a whole epoch of `size` networks, each with its own order and half its weights."""
     stack = (NetworkStack if masks else UnmaskedStack)(template, size)
-    weights = get_weights(template)
+    weights, masks = get_weights(template), half_masks(template)
     for index in range(size):
-        stack.load(index, weights, half_masks(template))
+        stack.load(index, weights, masks)
     runner = StackRunner(stack, params)
     orders = tf.constant(
         np.stack([np.random.default_rng(i).permutation(len(x)) for i in range(size)]), tf.int32

@@ -100,8 +100,8 @@ class Experiment:
         self.progress = progress
         self.paths: RunPaths = open_run(params)
         tf_keras.backend.clear_session()
-        # One trainer (one compiled epoch) serves every round: new models per unit would be
-        # traced again and again, and TensorFlow keeps every trace (memory grew per round).
+        # One trainer serves every round (one compiled epoch per stack size): new models per
+        # unit would be traced again and again, and TensorFlow keeps every trace.
         self.trainer = make_trainer(params, self.build(params.seed), self.data)
         self.model = wrap_for_pruning(self.build(params.seed))  # for shapes and the export
         self.kinds = layer_kinds(self.model)
@@ -184,9 +184,9 @@ class Experiment:
         jobs = [self._job(trial, round_index, kind, books[trial].state) for trial, kind in units]
         percents = [total_percent_remaining(job.masks) for job in jobs]
         bar.set_postfix({"networks": len(jobs), "remaining": f"{min(percents):.1f}%"})
-        logs = [
+        logs = [  # none for units retrained only for company: their curves are logged already
             UnitLog(self.paths.tensorboard / unit_folder(trial, round_index, kind), percent)
-            if self.params.tensorboard
+            if self.params.tensorboard and not books[trial].state.is_done(round_index, kind)
             else None
             for (trial, kind), percent in zip(units, percents, strict=True)
         ]

@@ -3,8 +3,9 @@
 On a CPU a LeNet step is dominated by per-op overhead and small matmuls; stacking the networks
 of a round (all trials, tickets and controls) makes one batched matmul per layer serve them all.
 Each network's slice is computed on its own (batched matmuls, one convolution per network,
-per-network dropout seeds), so a network's numbers do not depend on which others share its
-stack, and a resumed run gives the numbers of an uninterrupted one.
+per-network dropout seeds), so the networks never mix. Float rounding still depends on how many
+share a stack (to about 1e-7), which is why a resumed run retrains an interrupted round with
+the same company (see `Experiment._round_units`).
 
 Masks: pruned weights are 0 when a network is loaded and their gradients are multiplied by the
 mask, so the optimizer never moves them: with Adam and SGD an update whose gradient and slots

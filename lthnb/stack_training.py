@@ -143,15 +143,15 @@ def train_together(
                 tracker.outcome.final_weights = runner.stack.weights(slot)
             else:
                 going_on.append(slot)
-        if not going_on:
-            break
         if len(going_on) < len(training):
-            smaller = runner_for(len(going_on))
+            training = [training[slot] for slot in going_on]
+            if not training:
+                break
+            smaller = runner_for(len(training))
             smaller.take(runner, going_on)
-            runner, training = smaller, [training[slot] for slot in going_on]
-    for slot, index in enumerate(training):
-        if not trackers[index].outcome.final_weights:
-            trackers[index].outcome.final_weights = runner.stack.weights(slot)
+            runner = smaller
+    for slot, index in enumerate(training):  # those still training after max_epochs
+        trackers[index].outcome.final_weights = runner.stack.weights(slot)
     _evaluate_best(runner_for(len(jobs)), data, jobs, trackers)
     return [tracker.outcome for tracker in trackers]
 
