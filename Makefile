@@ -12,7 +12,9 @@ FASHION  := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup data test lint format demo report lab clean bench
 
+# Also points this clone's git at the notebook filter (.gitattributes): outputs are not committed.
 setup: $(VENV)/.installed data
+	@$(BIN)/python -m lthnb.notebook_git install-git-filter
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,8 +73,12 @@ sweep: setup
 		$(REPORTS)/04_train_trial_*.ipynb
 	@echo "reports: $(REPORTS)/*.html"
 
+# JupyterLab at the repository root, on this machine only (127.0.0.1); open the URL it prints
+# (with its token). As root (the README's setup installs Debian packages) it needs --allow-root.
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	@echo "JupyterLab: open the http://127.0.0.1:...?token=... URL printed below; Ctrl-C stops it"
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --ServerApp.root_dir=. \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf reports runs

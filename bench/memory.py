@@ -1,6 +1,6 @@
 """Memory over a long run: resident memory after every round of 20 (not a test).
 
-One trainer (one stack, one compiled epoch) serves every round of the same size, so memory
+One engine (one stack, one compiled chunk per size) serves every round of the same size, so memory
 should level off instead of growing per round. Two trials with controls: round 0 stacks two
 networks, later rounds four.
 
@@ -39,7 +39,8 @@ def main() -> None:
             rounds=ROUNDS,
             trials=2,
             random_reinit=True,
-            max_epochs=1,
+            iterations=50,
+            eval_every=10,
             train_subset=3000,
             validation_size=1000,
             output_dir=folder,

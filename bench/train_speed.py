@@ -4,12 +4,13 @@ Times whole calls (never callback timestamps: `fit` was seen returning seconds a
 epoch ended), the fastest of two after a warm-up call, per trial-epoch of Fashion-MNIST's 60K
 training images:
   (A) per-batch Python loop over a compiled GradientTape step, gradients masked (the old code)
-  (B) plain Keras `fit` of the unpruned net, batch 60
-  (C) lthnb training one network (a stack of one: one compiled graph per epoch, fused
-      optimizer, masked gradients), and the same without masks; also the reference path
-      (tfmot's wrappers, tf_keras's optimizer), which `trials_together: false` selects
-  (D) lthnb training all networks of a round together: the `trials` of the architecture's
-      params file (round 0), and twice that (pruned rounds: tickets and their controls)
+  (B) plain Keras `fit` of the unpruned net, batch 60, no validation
+  (C) lthnb's engine training one network (a stack of one) with half its weights pruned,
+      validation (5K images) every 100 iterations as in the paper; the same with one
+      evaluation per epoch; and a dense network (round 0: the mask multiply is skipped)
+  (D) lthnb's engine training all networks of a round together: the `trials` of the
+      architecture's params file (round 0), and twice that (pruned rounds: tickets and their
+      controls), evaluated every 100 iterations, pruned and dense
 LeNet runs a full epoch; Conv-2 a subset, scaled to 60K (said in the output). It also measures
 a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS.
 
@@ -30,14 +31,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from lthnb.data import load_dataset  # noqa: E402
-from lthnb.masked_model import get_weights, kernels_of, set_masks, wrap_for_pruning  # noqa: E402
+from lthnb.clock import steps_per_epoch  # noqa: E402
+from lthnb.data import Splits, load_dataset  # noqa: E402
+from lthnb.engine import DataTensors, Engine, NetworkJob  # noqa: E402
+from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
 from lthnb.models import build_model  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
-from lthnb.pruning import prune_layerwise  # noqa: E402
-from lthnb.stack import NetworkStack  # noqa: E402
-from lthnb.stack_training import StackRunner  # noqa: E402
-from lthnb.training import EpochRunner, make_optimizer  # noqa: E402
+from lthnb.pruning import dense_masks, prune_layerwise  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parent.parent / "params"
 FULL = 60_000
@@ -122,60 +122,54 @@ def old_loop(model, masks, x, y, batch: int) -> None:
     return epoch
 
 
-class UnmaskedStack(NetworkStack):
-    """The baseline of the masks' cost: gradients used as they are."""
-
-    def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
-        return gradients
-
-
-def stacked_epoch(params, template, x, y, size: int, masks: bool = True):
-    """(C)/(D): a whole epoch of `size` networks, each with its own order and half its weights."""
-    stack = (NetworkStack if masks else UnmaskedStack)(template, size)
-    weights, masks = get_weights(template), half_masks(template)
-    for index in range(size):
-        stack.load(index, weights, masks)
-    runner = StackRunner(stack, params)
-    orders = tf.constant(
-        np.stack([np.random.default_rng(i).permutation(len(x)) for i in range(size)]), tf.int32
-    )
-    seeds = tf.constant([[i, 0] for i in range(size)], tf.int64)
-    return lambda: runner.train_epoch(x, y, orders, seeds)
+def engine_epoch(params, template, data: DataTensors, size: int, pruned: bool, eval_every: int):
+    """(C)/(D): one epoch of `size` networks through the engine (a whole `train` call: chunks,
+    evaluations, the test evaluation), each with its own batches, half pruned or dense."""
+    epoch = steps_per_epoch(data.train_size, params.batch_size)
+    params = params.replace(iterations=epoch, eval_every=min(eval_every, epoch))
+    weights = get_weights(template)
+    masks = half_masks(template) if pruned else dense_masks(kernels_of(weights))
+    jobs = [NetworkJob(weights, masks, seed) for seed in range(size)]
+    engine = Engine(params, template, data)
+    return lambda: engine.train(jobs)
 
 
-def measure(arch: str, x: np.ndarray, y: np.ndarray, detailed: bool) -> dict[str, float]:
+def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
     """Seconds per trial-epoch (one network, 60K images) of each way of training; `detailed`
-    adds the old loop, a stack of 2 x trials and that stack without masks."""
+    adds the old loop, one evaluation per epoch, and a stack of 2 x trials."""
     params = load_params(PARAMS / f"{arch}.yaml", batch_size=60)
+    x, y = splits.x_train, splits.y_train
     scale = FULL / len(x)
-    xt, yt = tf.constant(x), tf.constant(y)
-    order = tf.constant(np.random.default_rng(0).permutation(len(x)), tf.int32)
+    data = DataTensors.from_splits(splits)
     times = {}
     model = build_model(params, x.shape[1:], 10, 0)
     times["gflop_per_epoch"] = training_gflop_per_image(model) * FULL
     if detailed:
+        xt, yt = tf.constant(x), tf.constant(y)
         times["A_old_loop"] = timed(old_loop(model, half_masks(model), xt, yt, 60)) * scale
     model = build_model(params, x.shape[1:], 10, 0)
     model.compile(
-        make_optimizer(params), tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        tf_keras.optimizers.Adam(params.learning_rate),
+        tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     times["B_keras_fit"] = scale * timed(
         lambda: model.fit(x, y, batch_size=60, epochs=1, verbose=0, shuffle=True)
     )
     template = build_model(params, x.shape[1:], 10, 0)
-    times["C_lthnb_unmasked"] = scale * timed(stacked_epoch(params, template, xt, yt, 1, False))
-    times["C_lthnb_masked"] = scale * timed(stacked_epoch(params, template, xt, yt, 1))
-    wrapped = wrap_for_pruning(build_model(params, x.shape[1:], 10, 0))
-    set_masks(wrapped, half_masks(wrapped))
-    reference = EpochRunner(wrapped, make_optimizer(params), 60)
-    times["C_reference_tfmot"] = scale * timed(reference.train_epoch, xt, yt, order)
+    times["C_lthnb_dense"] = scale * timed(engine_epoch(params, template, data, 1, False, 100))
+    times["C_lthnb_masked"] = scale * timed(engine_epoch(params, template, data, 1, True, 100))
+    if detailed:
+        once = engine_epoch(params, template, data, 1, True, FULL)
+        times["C_lthnb_masked_eval_per_epoch"] = scale * timed(once)
     sizes = (params.trials, 2 * params.trials) if detailed else (params.trials,)
     for size in sizes:
-        epoch = stacked_epoch(params, template, xt, yt, size)
+        epoch = engine_epoch(params, template, data, size, True, 100)
         times[f"D_together_{size}"] = scale * timed(epoch) / size
     if detailed:
-        epoch = stacked_epoch(params, template, xt, yt, sizes[-1], masks=False)
-        times[f"D_unmasked_{sizes[-1]}"] = scale * timed(epoch) / sizes[-1]
+        epoch = engine_epoch(params, template, data, sizes[-1], False, 100)
+        times[f"D_dense_{sizes[-1]}"] = scale * timed(epoch) / sizes[-1]
+        epoch = engine_epoch(params, template, data, sizes[-1], True, FULL)
+        times[f"D_together_{sizes[-1]}_eval_per_epoch"] = scale * timed(epoch) / sizes[-1]
     return times
 
 
@@ -184,22 +178,33 @@ def lthnb_best(figures: dict[str, float]) -> float:
     return min(
         seconds
         for key, seconds in figures.items()
-        if key == "C_lthnb_masked" or key.startswith("D_together")
+        if key == "C_lthnb_masked"
+        or (key.startswith("D_together") and not key.endswith("_eval_per_epoch"))
     )
 
 
 def main() -> None:
-    splits = load_dataset("fashion_mnist", validation_size=1, seed=0)
-    x = np.concatenate([splits.x_train, splits.x_val])
-    y = np.concatenate([splits.y_train, splits.y_val])
+    splits = load_dataset("fashion_mnist", validation_size=5000, seed=0)
     print(f"machine: {os.cpu_count()} CPU cores; TensorFlow {tf.__version__}")
     limit = matmul_gflops()
     print(f"large matmul: {limit:.1f} GFLOP/s")
-    lenet = measure("lenet", x, y, detailed=True)
-    rng = np.random.default_rng(0)
-    subset = rng.choice(len(x), CONV2_SUBSET, replace=False)
-    padded = np.pad(np.repeat(x[subset], 3, axis=-1), ((0, 0), (2, 2), (2, 2), (0, 0)))
-    conv2 = measure("conv2", padded, y[subset], detailed=False)
+    lenet = measure("lenet", splits, detailed=True)
+    subset = np.random.default_rng(0).choice(len(splits.x_train), CONV2_SUBSET, replace=False)
+
+    def cifar_shaped(images: np.ndarray) -> np.ndarray:
+        return np.pad(np.repeat(images, 3, axis=-1), ((0, 0), (2, 2), (2, 2), (0, 0)))
+
+    conv2_splits = Splits(
+        "fashion_mnist",
+        "bench",
+        cifar_shaped(splits.x_train[subset]),
+        splits.y_train[subset],
+        cifar_shaped(splits.x_val[:1000]),
+        splits.y_val[:1000],
+        cifar_shaped(splits.x_test[:1000]),
+        splits.y_test[:1000],
+    )
+    conv2 = measure("conv2", conv2_splits, detailed=False)
     for name, figures in (("lenet", lenet), ("conv2", conv2)):
         note = "" if name == "lenet" else f" (measured on {CONV2_SUBSET} images, scaled to 60K)"
         print(f"{name}: seconds per trial-epoch of 60K images{note}")
@@ -208,21 +213,31 @@ def main() -> None:
             if key != "gflop_per_epoch":
                 rate = figures["gflop_per_epoch"] / seconds
                 print(
-                    f"  {key:20s} {seconds:8.2f} s  {rate:6.1f} GFLOP/s "
+                    f"  {key:34s} {seconds:8.2f} s  {rate:6.1f} GFLOP/s "
                     f"({100 * rate / limit:.0f}% of matmul)"
                 )
-        print(f"  lthnb best          {best:8.2f} s")
+        print(f"  lthnb best                         {best:8.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MiB")
-    masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_unmasked"]
-    stacked = [key for key in lenet if key.startswith("D_unmasked")][0]
-    together = "D_together" + stacked.removeprefix("D_unmasked")
-    print(f"masks' cost, {stacked[11:]} networks together: {lenet[together] / lenet[stacked]:.3f}")
+    size = max(int(key.rsplit("_", 1)[1]) for key in lenet if key.startswith("D_dense_"))
+    print(
+        f"masks' cost, {size} networks together: "
+        f"{lenet[f'D_together_{size}'] / lenet[f'D_dense_{size}']:.3f}"
+    )
+    evaluation_cost = lenet["C_lthnb_masked"] / lenet["C_lthnb_masked_eval_per_epoch"]
+    stacked_evaluation_cost = (
+        lenet[f"D_together_{size}"] / lenet[f"D_together_{size}_eval_per_epoch"]
+    )
+    print(
+        "evaluating every 100 iterations against once per epoch: "
+        f"{evaluation_cost:.3f} (one network), {stacked_evaluation_cost:.3f} ({size} together)"
+    )
+    masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_dense"]
     lenet_speedup = lenet["B_keras_fit"] / lthnb_best(lenet)
     conv2_speedup = conv2["B_keras_fit"] / lthnb_best(conv2)
     print(
         f"ratios: masked_over_unmasked={masked_over:.3f} lenet_speedup={lenet_speedup:.2f} "
-        f"conv2_speedup={conv2_speedup:.2f}"
+        f"conv2_speedup={conv2_speedup:.2f} eval_every_100_over_per_epoch={evaluation_cost:.3f}"
     )
 
 

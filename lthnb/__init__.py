@@ -9,6 +9,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lthnb.params import Params, ParamsError, load_params, params_from_namespace  # noqa: E402
+from lthnb.params import Params, ParamsError, load_params  # noqa: E402
 
-__all__ = ["Params", "ParamsError", "load_params", "params_from_namespace"]
+__all__ = ["Params", "ParamsError", "load_params"]

@@ -1,14 +1,17 @@
 """Iterative magnitude pruning with rewinding: trials of rounds, each resumable.
 
-A trial is a sequence of units (round, kind): round 0 trains the dense net; every later round
-prunes from the trained weights of the previous round (or of round 0, one-shot), rewinds the
-survivors, and trains the ticket; with `random_reinit` the same mask is also trained from a
-fresh initialisation (the control). After each unit the trial's tables and state are saved, so
-a rerun continues after the last completed unit.
+A trial is a sequence of units (round, kind): round 0 trains the dense net from iteration 0 to
+`iterations`; every later round prunes from the trained weights of the previous round (or of
+round 0, one-shot), rewinds the survivors to theta0 or, with late rewinding, to their weights
+after k = `rewind_iteration` iterations of round 0, and trains the ticket from iteration k to
+the same end. With `random_reinit` the same mask is also trained from a fresh initialisation
+(the control). After each unit the trial's tables and state are saved, so a rerun continues
+after the last completed unit.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ import tf_keras
 
 from lthnb.data import Splits, load_dataset
 from lthnb.device import configure_device
+from lthnb.engine import DataTensors, Engine, NetworkJob, UnitOutcome
 from lthnb.masked_model import (
     export_stripped,
     get_weights,
@@ -35,11 +39,13 @@ from lthnb.paths import RunPaths, TrialPaths
 from lthnb.progress import progress_bar
 from lthnb.pruning import dense_masks, next_masks, percent_remaining, total_percent_remaining
 from lthnb.results import (
+    EVALUATION_COLUMNS,
     TrialState,
     completed_rows,
     load_state,
     merge_trials,
     open_run,
+    read_ticket_info,
     save_state,
     trial_writer,
     write_arrays,
@@ -48,8 +54,6 @@ from lthnb.results import (
 )
 from lthnb.schedule import keep_counts, layer_rates
 from lthnb.tensorboard_log import UnitLog
-from lthnb.trainers import make_trainer
-from lthnb.training import DataTensors, NetworkJob, RoundOutcome, steps_per_epoch
 
 TICKET, REINIT = "ticket", "reinit"
 KIND_CODES = {TICKET: 1, REINIT: 2}
@@ -100,21 +104,21 @@ class Experiment:
         self.progress = progress
         self.paths: RunPaths = open_run(params)
         tf_keras.backend.clear_session()
-        # One trainer serves every round (one compiled epoch per stack size): new models per
+        # One engine serves every round (one compiled chunk per stack size): new models per
         # unit would be traced again and again, and TensorFlow keeps every trace.
-        self.trainer = make_trainer(params, self.build(params.seed), self.data)
+        self.engine = Engine(params, self.build(params.seed), self.data)
         self.model = wrap_for_pruning(self.build(params.seed))  # for shapes and the export
         self.kinds = layer_kinds(self.model)
         self.sizes = kernel_sizes(self.model)
         self.rates = layer_rates(self.kinds, params)
-        self.steps = steps_per_epoch(self.data.train_size, params.batch_size)
 
     def build(self, seed: int) -> tf_keras.Model:
         """A fresh network drawn from `seed` (for its initial weights)."""
         return build_model(self.params, self.splits.input_shape, self.splits.num_classes, seed)
 
     def run(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Train what is not finished yet, round by round; return the merged (epochs, rounds).
+        """Train what is not finished yet, round by round; return the merged
+        (evaluations, rounds).
 
         Each round trains the units of all selected trials that still need it together, so a
         trial interrupted one unit behind the others catches up in the next run.
@@ -129,8 +133,7 @@ class Experiment:
                 if any(not books[trial].state.is_done(round_index, kind) for trial, kind in units):
                     self._run_round(round_index, units, books, rounds)
             for book in books.values():
-                if not book.paths.ticket_info.exists():  # written last of the ticket's files
-                    self._export_ticket(book)
+                self._export_ticket(book)
         return merge_trials(self.paths)
 
     def _round_units(self, round_index: int, books: dict[int, TrialBooks]) -> list[tuple[int, str]]:
@@ -144,7 +147,8 @@ class Experiment:
             (trial, kind)
             for trial, book in books.items()
             for kind in round_kinds(self.params, round_index)
-            if not book.state.is_done(round_index, kind) or book.state.last_round == round_index
+            if not book.state.ended_before(round_index)
+            and (not book.state.is_done(round_index, kind) or book.state.last_round == round_index)
         ]
 
     def _open_trial(self, trial: int, held: ExitStack) -> TrialBooks:
@@ -152,7 +156,7 @@ class Experiment:
         held.enter_context(trial_writer(paths))
         state = load_state(paths.state) or self._initial_state(trial)
         tables = {
-            "epochs": completed_rows(paths.epochs, state),
+            "evaluations": completed_rows(paths.evaluations, state),
             "rounds": completed_rows(paths.rounds, state),
         }
         return TrialBooks(paths, state, tables)
@@ -177,8 +181,7 @@ class Experiment:
             start = state.rewind
         else:
             start = state.theta0
-        rewind_epoch = self.params.rewind_epochs if round_index == 0 else 0
-        return NetworkJob(start, self._masks_for(round_index, state), seed, rewind_epoch)
+        return NetworkJob(start, self._masks_for(round_index, state), seed)
 
     def _run_round(self, round_index: int, units, books: dict[int, TrialBooks], bar) -> None:
         jobs = [self._job(trial, round_index, kind, books[trial].state) for trial, kind in units]
@@ -190,7 +193,7 @@ class Experiment:
             else None
             for (trial, kind), percent in zip(units, percents, strict=True)
         ]
-        outcomes = self._train(jobs, logs)
+        outcomes = self._train(round_index, jobs, logs)
         for (trial, kind), job, outcome in zip(units, jobs, outcomes, strict=True):
             if books[trial].state.is_done(round_index, kind):
                 continue  # saved before the run was interrupted; trained only for company
@@ -202,43 +205,58 @@ class Experiment:
             )
         merge_trials(self.paths)
 
-    def _train(self, jobs: list[NetworkJob], logs: list[UnitLog | None]) -> list[RoundOutcome]:
-        epochs = progress_bar(
-            total=self.params.max_epochs,
-            desc="epochs",
+    def _train(
+        self, round_index: int, jobs: list[NetworkJob], logs: list[UnitLog | None]
+    ) -> list[UnitOutcome]:
+        """Round 0 trains from iteration 0 and records theta_k; later rounds start at k."""
+        k = self.params.rewind_iteration
+        start, record_at = (0, k) if round_index == 0 else (k, 0)
+        bar = progress_bar(
+            initial=start,
+            total=self.params.iterations,
+            desc="iterations",
             leave=False,
             detail=True,
             disable=not self.progress,
         )
 
         def show(index: int, record: dict) -> None:
-            if record["epoch"] > epochs.n:
-                epochs.update(record["epoch"] - epochs.n)
-            epochs.set_postfix(val_accuracy=f"{record['val_accuracy']:.4f}")
+            if record["iteration"] > bar.n:
+                bar.update(record["iteration"] - bar.n)
+            bar.set_postfix(val_accuracy=f"{record['val_accuracy']:.4f}")
             if logs[index] is not None:
-                logs[index].epoch(record)
+                logs[index].evaluation(record)
 
         try:
-            return self.trainer.train(jobs, show)
+            return self.engine.train(jobs, start, record_at, show)
         finally:
-            epochs.close()
+            bar.close()
             for log in logs:
                 if log is not None:
                     log.close()
 
-    def _save_unit(self, book: TrialBooks, unit: dict, masks, outcome: RoundOutcome) -> None:
+    def _save_unit(self, book: TrialBooks, unit: dict, masks, outcome: UnitOutcome) -> None:
         """Add a trained unit to the trial's tables and state, on disk at once."""
-        _check_pruned_are_zero(outcome.final_weights, masks)
+        if outcome.diverged:
+            warnings.warn(
+                f"trial {unit['trial']} round {unit['round']} {unit['kind']}: the loss became "
+                f"NaN or infinite after {outcome.iterations_trained} iterations (diverged); "
+                "its metrics are NaN"
+                + ("; the trial's later rounds are not trained" if unit["kind"] == TICKET else ""),
+                stacklevel=2,
+            )
+        else:
+            _check_pruned_are_zero(outcome.final_weights, masks)
         percent = total_percent_remaining(masks)
-        epoch_rows = pd.DataFrame(
-            [{**unit, "percent_remaining": percent, **row} for row in outcome.epochs]
+        evaluation_rows = pd.DataFrame(
+            [{**unit, "percent_remaining": percent, **row} for row in outcome.evaluations],
+            columns=EVALUATION_COLUMNS,
         )
         round_row = pd.DataFrame([self._round_row(unit, masks, outcome)])
         tables, paths, state = book.tables, book.paths, book.state
-        tables["epochs"] = pd.concat([tables["epochs"], epoch_rows], ignore_index=True)
-        tables["rounds"] = pd.concat([tables["rounds"], round_row], ignore_index=True)
-        write_table(paths.epochs, tables["epochs"])
-        write_table(paths.rounds, tables["rounds"])
+        for name, rows in (("evaluations", evaluation_rows), ("rounds", round_row)):
+            tables[name] = pd.concat([tables[name], rows], ignore_index=True)
+            write_table(getattr(paths, name), tables[name])
         round_index = unit["round"]
         if unit["kind"] == TICKET:
             write_arrays(
@@ -249,10 +267,12 @@ class Experiment:
                 state.trained_kernels = kernels_of(outcome.final_weights)
             if round_index == 0 and outcome.rewind_weights is not None:
                 state.rewind = outcome.rewind_weights
+            if outcome.diverged:
+                state.diverged_round = round_index
         state.completed.append(TrialState.unit(round_index, unit["kind"]))
         save_state(paths.state, state)
 
-    def _round_row(self, unit: dict, masks, outcome: RoundOutcome) -> dict:
+    def _round_row(self, unit: dict, masks, outcome: UnitOutcome) -> dict:
         kernel_total = sum(mask.size for mask in masks.values())
         bias_total = sum(v.size for k, v in outcome.final_weights.items() if k.endswith("/bias"))
         kept = sum(int(mask.sum()) for mask in masks.values())
@@ -264,18 +284,24 @@ class Experiment:
             / (kernel_total + bias_total),
             "weights_remaining": kept,
             **{f"remaining_{name}": value for name, value in percent_remaining(masks).items()},
-            "early_stop_epoch": outcome.early_stop_epoch,
-            "early_stop_iteration": outcome.early_stop_epoch * self.steps,
+            "start_iteration": outcome.start_iteration,
+            "early_stop_iteration": outcome.early_stop_iteration,
             "val_loss": outcome.val_loss,
             "val_accuracy": outcome.val_accuracy,
             "test_loss": outcome.test_loss,
             "test_accuracy": outcome.test_accuracy,
-            "epochs_trained": outcome.epochs_trained,
+            "iterations_trained": outcome.iterations_trained,
+            "diverged": outcome.diverged,
         }
 
     def _export_ticket(self, book: TrialBooks) -> None:
-        """Save the final ticket: rewound weights times the last mask, wrappers stripped."""
+        """Save the final ticket: rewound weights times the last mask, wrappers stripped;
+        again when the run grew by rounds since the last export."""
         state, paths = book.state, book.paths
+        last_round = state.last_ticket_round
+        info = read_ticket_info(paths.ticket_info)  # written last of the ticket's files
+        if last_round < 0 or (info is not None and info.get("round") == last_round):
+            return
         start = state.rewind if state.rewind is not None else state.theta0
         set_weights(self.model, masked(start, state.masks))
         set_masks(self.model, state.masks)
@@ -283,7 +309,11 @@ class Experiment:
         write_arrays(paths.ticket_masks, state.masks)
         write_ticket_info(
             paths.ticket_info,
-            {"percent_remaining": total_percent_remaining(state.masks), "zipped_bytes": zipped},
+            {
+                "round": last_round,
+                "percent_remaining": total_percent_remaining(state.masks),
+                "zipped_bytes": zipped,
+            },
         )
 
 
@@ -305,7 +335,7 @@ def _check_pruned_are_zero(weights, masks) -> None:
 def run_experiment(
     params: Params, progress: bool = True, load: Callable[[Params], Splits] = load_data
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Configure the device, load the data, train (or resume) and return (epochs, rounds)."""
+    """Configure the device, load the data, train (or resume); return (evaluations, rounds)."""
     configure_device(params.device)
     tf.config.experimental.enable_op_determinism()
     experiment = Experiment(params, load(params), progress=progress)

@@ -1,8 +1,10 @@
-"""Hold lthnb's masks in a network through tfmot's pruning wrappers.
+"""Weights as plain arrays, and lthnb's masks held in a network by tfmot's pruning wrappers.
 
 tfmot's `prune_low_magnitude` wrapper multiplies each kernel by its mask variable before every
 training forward pass. lthnb computes the masks itself (from the trained weights of the previous
-round), so the wrappers get a schedule that never updates a mask: tfmot only applies them.
+round), so the wrappers get a schedule that never updates a mask: tfmot only holds them. The
+product uses the wrappers to export a ticket (`strip_pruning`); the tests train through them as
+the oracle the engine is compared with.
 """
 
 from __future__ import annotations
@@ -67,16 +69,6 @@ def set_masks(model: tf_keras.Model, masks: Mapping[str, np.ndarray]) -> None:
     for name, (kernel, mask) in mask_variables(model).items():
         mask.assign(masks[name].astype(np.float32))
         kernel.assign(kernel * mask)
-
-
-def apply_masks(model: tf_keras.Model) -> None:
-    """weights <- weights * mask: the optimizer's last update touches pruned positions too."""
-    for kernel, mask in mask_variables(model).values():
-        kernel.assign(kernel * mask)
-
-
-def get_masks(model: tf_keras.Model) -> dict[str, np.ndarray]:
-    return {name: mask.numpy() for name, (_kernel, mask) in mask_variables(model).items()}
 
 
 def get_weights(model: tf_keras.Model) -> Weights:

@@ -17,6 +17,7 @@ from lthnb.data import Splits, dataset_info
 from lthnb.models import build_model, layer_kinds, layer_table
 from lthnb.params import Params
 from lthnb.paths import RunPaths
+from lthnb.plots import layer_style, log_percent_axis
 from lthnb.results import write_table, write_text
 from lthnb.schedule import layer_rates, schedule_table, schedule_totals
 
@@ -102,13 +103,17 @@ def pruning_schedule(params: Params, layers: pd.DataFrame) -> tuple[pd.DataFrame
 def schedule_figure(table: pd.DataFrame, totals: pd.DataFrame, params: Params) -> Figure:
     """Percent of weights remaining per layer and in total, by round (log scale)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for layer, rows in table.groupby("layer", sort=False):
-        ax.plot(rows["round"], 100 * rows["fraction_remaining"], marker=".", label=layer)
-    ax.plot(totals["round"], totals["percent_remaining"], "k--", label="total (prunable)")
-    ax.set_yscale("log")
+    ax.plot(totals["round"], totals["percent_remaining"], color="0.6", linewidth=5, alpha=0.5,
+            label="total (prunable)", zorder=1)  # fmt: skip
+    percents = list(totals["percent_remaining"])
+    for index, (layer, rows) in enumerate(table.groupby("layer", sort=False)):
+        ax.plot(rows["round"], 100 * rows["fraction_remaining"], label=layer, **layer_style(index))
+        percents += list(100 * rows["fraction_remaining"])
+    log_percent_axis(ax, percents)
     ax.set_xlabel("Pruning round")
     ax.set_ylabel("Weights remaining (%)")
     ax.set_title(f"{params.arch}: {params.pruning_method} {params.pruning_scope} schedule")
+    ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
     return fig

@@ -64,11 +64,26 @@ class Params:
         None, "run only this trial index (fan-out: one process per trial); null: all", minimum=0
     )
     rounds: int = _param(0, "pruning rounds after the dense round 0 (0: no pruning)", minimum=0)
-    max_epochs: int = _param(55, "training epochs per round at most", minimum=1)
+    iterations: int = _param(
+        50000, "training iterations (mini-batches) of every round; the paper's T", minimum=1
+    )
+    eval_every: int = _param(
+        100, "iterations between validation evaluations (the early-stop grid)", minimum=1
+    )
     batch_size: int = _param(60, "mini-batch size", minimum=1)
     optimizer: str = _param("adam", "adam | sgd", choices=("adam", "sgd"))
     learning_rate: float = _param(1.2e-3, "optimizer learning rate", exclusive_minimum=0.0)
     momentum: float = _param(0.0, "SGD momentum (ignored by adam)", minimum=0.0, below=1.0)
+    warmup_iterations: int = _param(
+        0, "linear learning-rate warmup over the first iterations (0: none)", minimum=0
+    )
+    lr_milestones: list[int] = _param(
+        [], "iterations at which the learning rate is multiplied by lr_gamma", item_minimum=1
+    )
+    lr_gamma: float = _param(
+        0.1, "learning-rate factor at each milestone", exclusive_minimum=0.0, maximum=1.0
+    )
+    weight_decay: float = _param(0.0, "L2 penalty added to every gradient (0: off)", minimum=0.0)
     kernel_init: str = _param(
         "glorot_normal",
         "kernel initializer (a tf_keras name)",
@@ -82,9 +97,9 @@ class Params:
     )
     shuffle: bool = _param(True, "reshuffle the training set every epoch")
     early_stopping: bool = _param(
-        False, "stop a round after `patience` epochs without val-loss improvement"
+        False, "stop a round after `patience` evaluations without val-loss improvement"
     )
-    patience: int = _param(5, "epochs without improvement before early stopping", minimum=1)
+    patience: int = _param(5, "evaluations without improvement before early stopping", minimum=1)
     min_delta: float = _param(0.0, "val-loss decrease that counts as improvement", minimum=0.0)
     conv_rate: float = _param(
         0.1, "fraction of surviving conv weights pruned per round", minimum=0.0, below=1.0
@@ -105,12 +120,10 @@ class Params:
         "iterative: prune last round's net | oneshot: round 0's net",
         choices=("iterative", "oneshot"),
     )
-    rewind_epochs: int = _param(0, "rewind survivors to weights after this many epochs", minimum=0)
-    random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
-    trials_together: bool = _param(
-        True,
-        "train a round's networks as one stack (fast); false: one by one via tfmot (reference)",
+    rewind_iteration: int = _param(
+        0, "rewind survivors to the weights after k iterations of round 0 (0: theta0)", minimum=0
     )
+    random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
     validation_size: int = _param(5000, "training images held out for validation", minimum=1)
     train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
     output_dir: str | None = _param(None, "run folder; null: runs/<arch>")
@@ -139,6 +152,12 @@ class Params:
 
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Params))
+# Parameters of earlier lthnb versions: what replaced each, for a one-line error.
+REMOVED_PARAMETERS = {
+    "max_epochs": "the iteration clock replaced it; set iterations (e.g. 50000 for LeNet)",
+    "rewind_epochs": "the iteration clock replaced it; set rewind_iteration (0: rewind to theta0)",
+    "trials_together": "every round now trains as one stack; delete the line",
+}
 
 
 def parameter_help() -> list[tuple[str, Any, str]]:
@@ -157,6 +176,11 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     elif source is not None:
         values.update(_read_yaml(Path(source)))
     values.update(overrides)
+    removed = [key for key in values if key in REMOVED_PARAMETERS]
+    if removed:
+        raise ParamsError(
+            "; ".join(f"{key}: no longer a parameter; {REMOVED_PARAMETERS[key]}" for key in removed)
+        )
     unknown = sorted(_key_text(key) for key in values if key not in PARAMETER_NAMES)
     if unknown:
         raise ParamsError(_unknown_message(unknown))
@@ -168,11 +192,6 @@ def load_params(source: str | Path | Mapping[str, Any] | None = None, **override
     params = Params(**checked)
     _check_consistency(params)
     return params
-
-
-def params_from_namespace(namespace: Mapping[str, Any]) -> Params:
-    """Pick the parameters out of a notebook's globals (papermill injects them as variables)."""
-    return load_params({name: namespace[name] for name in PARAMETER_NAMES if name in namespace})
 
 
 def _key_text(key: Any) -> str:
@@ -206,7 +225,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
         raise ParamsError(f"parameter file {path} cannot be read: {reason}") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+    except _DuplicateKeyError as error:
+        raise ParamsError(f"parameter file {path} {error}") from None
     except yaml.YAMLError as error:
         raise ParamsError(
             f"parameter file {path} is not valid YAML: {_yaml_problem(error)}"
@@ -218,6 +239,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"parameter file {path} must hold `key: value` lines, got a {type(loaded).__name__}"
         )
     return loaded
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives one key twice (PyYAML would keep the last value silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_lines.get(key)
+            except TypeError:  # an unhashable key: construct_mapping explains it
+                break
+            if first is not None:
+                raise _DuplicateKeyError(
+                    f"gives {_key_text(key)} twice (lines {first} and {line}); keep one"
+                )
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -351,10 +396,23 @@ def _check_consistency(params: Params) -> None:
             f"trial: {params.trial} is not a trial of this run; use 0 .. {params.trials - 1} "
             "or null for all"
         )
-    if params.rewind_epochs > params.max_epochs:
+    if params.rewind_iteration >= params.iterations:
         raise ParamsError(
-            f"rewind_epochs: {params.rewind_epochs} exceeds max_epochs ({params.max_epochs}); "
-            "rewind to an epoch that round 0 reaches"
+            f"rewind_iteration: {params.rewind_iteration} must be < iterations "
+            f"({params.iterations}); rewind to a point inside round 0's training"
+        )
+    if params.eval_every > params.iterations:
+        raise ParamsError(
+            f"eval_every: {params.eval_every} exceeds iterations ({params.iterations}); "
+            "evaluate at least once per round"
+        )
+    milestones = params.lr_milestones
+    if any(later <= earlier for earlier, later in zip(milestones, milestones[1:], strict=False)):
+        raise ParamsError(f"lr_milestones: {milestones} must be strictly increasing")
+    if milestones and milestones[-1] >= params.iterations:
+        raise ParamsError(
+            f"lr_milestones: {milestones[-1]} lies beyond the budget; milestones must be "
+            f"< iterations ({params.iterations})"
         )
     if params.arch != "lenet" and not params.dense_units:
         raise ParamsError(

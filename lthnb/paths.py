@@ -1,11 +1,11 @@
 """Every file of a run folder, named in one place.
 
 <run_dir>/params.yaml            resolved parameters of the run
-<run_dir>/epochs.csv             per-epoch metrics, all trials merged
+<run_dir>/evaluations.csv        metrics at every evaluation point, all trials merged
 <run_dir>/rounds.csv             per-round results, all trials merged
 <run_dir>/trials/trial_000/      one folder per trial:
     state.npz                    theta0, rewind point, masks, progress (for resuming)
-    epochs.csv, rounds.csv       this trial's rows
+    evaluations.csv, rounds.csv  this trial's rows
     ticket.keras, ticket_masks.npz  the final winning ticket (stripped of tfmot wrappers)
     ticket.json                  its sizes
     writer.lock                  held while a process trains this trial
@@ -24,8 +24,8 @@ class _Tables:
     root: Path
 
     @property
-    def epochs(self) -> Path:
-        return self.root / "epochs.csv"
+    def evaluations(self) -> Path:
+        return self.root / "evaluations.csv"
 
     @property
     def rounds(self) -> Path:

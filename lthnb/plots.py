@@ -6,6 +6,9 @@ plotted the last trial only. No TensorFlow here, so plotting starts instantly an
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,8 +28,14 @@ from lthnb.results import atomic_path
 
 KINDS = ("ticket", "reinit")
 LINESTYLES = {"ticket": "-", "reinit": "--"}
+# Layers pruned at the same rate draw the same curve: each layer gets its own marker and dashes,
+# hollow markers shrinking layer by layer, so a curve drawn later never hides an earlier one.
+LAYER_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LAYER_DASHES = ("-", "--", ":", "-.")
+DISPLAY_DPI = 150  # saved PNGs and figures shown in notebooks
+SCREEN_DPI = 100  # shown at the size matplotlib's inline backend would show them
 UNIT_COLUMNS = ("trial", "round", "kind", "percent_remaining")
-EPOCH_COLUMNS = (*UNIT_COLUMNS, "iteration", "val_accuracy")
+EVALUATION_COLUMNS = (*UNIT_COLUMNS, "iteration", "val_accuracy")
 ROUND_COLUMNS = (*UNIT_COLUMNS, "early_stop_iteration", "test_accuracy")
 MAX_PERCENT_TICKS = 12  # at most this many labelled ticks across the log axis
 DEFAULT_CURVES = 5  # rounds shown by validation_curves when none are asked for
@@ -42,7 +51,7 @@ class RunTables:
 
     label: str
     params: dict
-    epochs: pd.DataFrame
+    evaluations: pd.DataFrame
     rounds: pd.DataFrame
 
 
@@ -52,9 +61,11 @@ def read_run(run_dir: str | Path, label: str | None = None) -> RunTables:
     params = {}
     if paths.params.exists():
         params = yaml.safe_load(paths.params.read_text()) or {}
-    epochs = _read_table(paths.epochs, EPOCH_COLUMNS)
+    evaluations = _read_table(paths.evaluations, EVALUATION_COLUMNS)
     rounds = _read_table(paths.rounds, ROUND_COLUMNS)
-    return RunTables(label or str(params.get("arch") or paths.root.name), params, epochs, rounds)
+    return RunTables(
+        label or str(params.get("arch") or paths.root.name), params, evaluations, rounds
+    )
 
 
 def _read_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
@@ -196,10 +207,12 @@ def validation_curves(
     ax: Axes | None = None,
 ) -> Figure:
     """Validation accuracy during training, one curve per round: how sparsity changes learning."""
-    rows = run.epochs[run.epochs["kind"] == kind]
+    rows = run.evaluations[run.evaluations["kind"] == kind]
     available = sorted(int(r) for r in rows["round"].unique())
     if not available:
-        raise PlotInputError(f"{run.label} has no {kind!r} rows in epochs.csv (kinds: {KINDS})")
+        raise PlotInputError(
+            f"{run.label} has no {kind!r} rows in evaluations.csv (kinds: {KINDS})"
+        )
     chosen = default_rounds(available) if rounds is None else list(rounds)
     unknown = sorted(set(chosen) - set(available))
     if unknown:
@@ -220,22 +233,18 @@ def validation_curves(
 
 
 def layer_remaining(run: RunTables, ax: Axes | None = None) -> Figure:
-    """Percent of each layer's weights left per round: shows the per-layer pruning rates."""
+    """Percent of each layer's weights left per round: shows the per-layer pruning rates.
+
+    Layers with the same rate coincide; each has its own marker and dashes so both stay visible.
+    """
     columns = [column for column in run.rounds.columns if column.startswith("remaining_")]
     if not columns:
         raise PlotInputError(f"{run.label}: rounds.csv has no remaining_<layer> columns")
-    tickets = run.rounds[run.rounds["kind"] == "ticket"]
-    # Equal across trials for layer-wise pruning; the mean also summarises global pruning.
-    per_round = tickets.groupby("round")[columns].mean()
+    per_round = layer_percents(run)
     fig, ax = _axes(ax)
-    for column in columns:
-        label = column.removeprefix("remaining_")
-        ax.plot(per_round.index, per_round[column], marker="o", markersize=3, label=label)
-    ticks = _thin_ticks(per_round.to_numpy().ravel())
-    ax.set_yscale("log")
-    ax.set_yticks(ticks, [format_percent(tick) for tick in ticks])
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for index, layer in enumerate(per_round.columns):
+        ax.plot(per_round.index, per_round[layer], label=layer, **layer_style(index))
+    log_percent_axis(ax, per_round.to_numpy().ravel())
     ax.set(
         xlabel="Pruning round",
         ylabel="Weights remaining in layer (%)",
@@ -244,6 +253,40 @@ def layer_remaining(run: RunTables, ax: Axes | None = None) -> Figure:
     ax.grid(True, alpha=0.3)
     ax.legend(title="Layer", fontsize="small")
     return fig
+
+
+def log_percent_axis(ax: Axes, percents) -> None:
+    """Log y axis of percent remaining, ticks at the values drawn; whole rounds on the x axis."""
+    ticks = _thin_ticks([p for p in percents if not np.isnan(p)])
+    ax.set_yscale("log")
+    ax.set_yticks(ticks, [format_percent(tick) for tick in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def layer_style(index: int) -> dict:
+    """Line style of the index-th layer: its own colour, marker and dashes, hollow markers
+    shrinking layer by layer, so layers pruned at the same rate stay visible on one curve."""
+    return {
+        "color": sns.color_palette()[index % len(sns.color_palette())],
+        "marker": LAYER_MARKERS[index % len(LAYER_MARKERS)],
+        "fillstyle": "none",
+        "markersize": max(4.0, 10.0 - 2.0 * index),
+        "markeredgewidth": 1.3,
+        "linestyle": LAYER_DASHES[index % len(LAYER_DASHES)],
+        "linewidth": 1.5,
+    }
+
+
+def layer_percents(run: RunTables) -> pd.DataFrame:
+    """Percent of each layer's kernel weights remaining per round (tickets; columns: layers).
+
+    Equal across trials for layer-wise pruning; the mean also summarises global pruning.
+    """
+    columns = [column for column in run.rounds.columns if column.startswith("remaining_")]
+    tickets = run.rounds[run.rounds["kind"] == "ticket"]
+    per_round = tickets.groupby("round")[columns].mean()
+    return per_round.rename(columns=lambda column: column.removeprefix("remaining_"))
 
 
 def summary_table(run: RunTables) -> pd.DataFrame:
@@ -263,11 +306,85 @@ def summary_table(run: RunTables) -> pd.DataFrame:
     return table.reset_index().round(4)
 
 
+def summary_view(run: RunTables) -> pd.DataFrame:
+    """The summary table for reading: one row per round, mean ± std as text, short headers."""
+    table = summary_table(run).set_index("round")
+
+    def both(kind: str, value: str, digits: int) -> pd.Series:
+        mean, std = table[f"{kind}_{value}_mean"], table[f"{kind}_{value}_std"]
+        return pd.Series(
+            [_mean_std_text(m, s, digits) for m, s in zip(mean, std, strict=True)], table.index
+        )
+
+    return pd.DataFrame(
+        {
+            "% left": table["percent_remaining"].map(format_percent),
+            "trials": table["trials"],
+            "ticket acc. %": both("ticket", "test_accuracy", 2),
+            "control acc. %": both("reinit", "test_accuracy", 2),
+            "ticket − dense pp": table["ticket_accuracy_change_vs_dense"].map("{:+.2f}".format),
+            "ticket stop iter.": both("ticket", "early_stop_iteration", 0),
+            "control stop iter.": both("reinit", "early_stop_iteration", 0),
+        }
+    )
+
+
+def _mean_std_text(mean: float, std: float, digits: int) -> str:
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def save_figure(fig: Figure, folder: str | Path, name: str) -> list[Path]:
     """Write <folder>/<name>.png (150 dpi, for notebooks/HTML) and .svg (for papers), atomically."""
     folder = Path(folder)
     targets = [folder / f"{name}.png", folder / f"{name}.svg"]
     for target in targets:
         with atomic_path(target) as temporary:
-            fig.savefig(temporary, format=target.suffix[1:], dpi=150, bbox_inches="tight")
+            fig.savefig(temporary, format=target.suffix[1:], dpi=DISPLAY_DPI, bbox_inches="tight")
     return targets
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    """A rendered figure with its alternative text: what a notebook cell shows for a figure.
+
+    Jupyter shows it as an HTML <img> carrying `alt` (nbconvert warns about images without one,
+    and screen readers read it), at the size matplotlib's inline backend would use.
+    """
+
+    png: bytes
+    alt: str
+    width: int  # display width in CSS pixels
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        data = base64.b64encode(self.png).decode("ascii")
+        alt = html.escape(self.alt, quote=True)
+        tag = f'<img src="data:image/png;base64,{data}" alt="{alt}" width="{self.width}"/>'
+        return {"text/html": tag, "text/plain": f"[figure: {self.alt}]"}
+
+
+def figure_title(fig: Figure) -> str:
+    """The figure's title (suptitle, else its axes' titles), one line: the default alt text."""
+    titles = [fig.get_suptitle()] if fig.get_suptitle() else []
+    titles = titles or [ax.get_title() for ax in fig.axes if ax.get_title()]
+    return " ".join(" ".join(titles).split()) or "figure"
+
+
+def figure_image(fig: Figure, alt: str | None = None) -> FigureImage:
+    """Render `fig` as a FigureImage and close it, so Jupyter shows it once, with alt text."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DISPLAY_DPI, bbox_inches="tight")
+    png = buffer.getvalue()
+    pixels = int.from_bytes(png[16:20], "big")  # the PNG header's width field
+    plt.close(fig)
+    return FigureImage(png, alt or figure_title(fig), round(pixels * SCREEN_DPI / DISPLAY_DPI))
+
+
+def show_figure(fig: Figure, folder: str | Path, name: str, alt: str | None = None) -> FigureImage:
+    """Save `fig` as <name>.png/.svg in `folder` and return it to show: a figure cell's last line.
+
+    The cell then shows the figure once, with alt text, and prints nothing else.
+    """
+    save_figure(fig, folder, name)
+    return figure_image(fig, alt)

@@ -8,6 +8,7 @@ report) and the explorer draws a static figure (interactive widgets can stall pa
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import tqdm.auto
@@ -21,9 +22,10 @@ def headless() -> bool:
 
 def progress_bar(*args: Any, detail: bool = False, **kwargs: Any) -> tqdm.std.tqdm:
     """tqdm.auto's bar; headless, one text bar at a time (nested text bars move the cursor,
-    which a rendered report shows as garbage), so `detail` bars are switched off."""
+    which a rendered report shows as garbage), so `detail` bars are switched off, and on
+    stdout: a report shows stderr as a red block, which reads as an error."""
     if headless():
         if detail:
             kwargs["disable"] = True
-        return tqdm.std.tqdm(*args, **{**kwargs, "leave": True})
+        return tqdm.std.tqdm(*args, **{**kwargs, "leave": True, "file": sys.stdout})
     return tqdm.auto.tqdm(*args, **kwargs)

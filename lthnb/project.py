@@ -1,8 +1,9 @@
 """Relative paths in parameters mean the same in JupyterLab and under papermill.
 
 JupyterLab starts a notebook's kernel in `notebooks/`, papermill in the folder it was started
-from (the repository root, per the README and the Makefile). Notebooks call
-`enter_project_root()` first so `runs/...` and `data/...` resolve from the repository root.
+from (the repository root, per the README and the Makefile). Each notebook's Setup cell
+(`lthnb.notebook.setup`) calls `enter_project_root()` before it validates the parameters, so
+`runs/...` and `data/...` resolve from the repository root.
 """
 
 from __future__ import annotations

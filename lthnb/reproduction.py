@@ -6,6 +6,9 @@ This module picks the round nearest each of those from a run's rounds.csv and co
 output; a test regenerates it from the committed CSV, so no number is typed in by hand.
 
     .venv/bin/python -m lthnb.reproduction docs/results/lenet_fashion_mnist/rounds.csv
+
+With `--late-rewinding <rounds.csv>` it compares instead the tickets rewound to θ0 with those of
+a late-rewinding run (rewound to θk) of the same protocol.
 """
 
 from __future__ import annotations
@@ -61,6 +64,67 @@ def comparison_table(
     return pd.DataFrame(rows)
 
 
+def rewinding_table(
+    theta0: pd.DataFrame, late: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
+) -> pd.DataFrame:
+    """Per paper sparsity: tickets rewound to θ0 against tickets rewound to θk (same rounds)."""
+    rows = []
+    stats = {
+        name: (
+            _by_round(rounds, "ticket", "test_accuracy", 100.0),
+            _by_round(rounds, "ticket", "early_stop_iteration"),
+        )
+        for name, rounds in (("theta0", theta0), ("late", late))
+    }
+    percent = stats["late"][0]["percent_remaining"]
+    for target in percents:
+        round_index = int((percent - target).abs().idxmin())
+        row = {
+            "paper_percent": target,
+            "round": round_index,
+            "percent_remaining": percent[round_index],
+        }
+        for name, (accuracy, iteration) in stats.items():
+            row[f"{name}_trials"] = accuracy["trials"].get(round_index, 0)
+            row[f"{name}_accuracy"] = accuracy["mean"].get(round_index, float("nan"))
+            row[f"{name}_accuracy_std"] = accuracy["std"].get(round_index, float("nan"))
+            row[f"{name}_early_stop_iteration"] = iteration["mean"].get(round_index, float("nan"))
+        row["late_minus_theta0_pp"] = row["late_accuracy"] - row["theta0_accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
+    """The θ0-against-θk table as GitHub markdown."""
+    table = rewinding_table(pd.read_csv(theta0_csv), pd.read_csv(late_csv))
+    titles = ["θ0 ticket acc. (%)", "θk ticket acc. (%)", "θk − θ0 (pp)"]
+    titles += ["θ0 early-stop iter.", "θk early-stop iter."]
+    return _markdown_table(
+        titles,
+        (
+            [
+                f"{r.theta0_accuracy:.2f} ± {r.theta0_accuracy_std:.2f}",
+                f"{r.late_accuracy:.2f} ± {r.late_accuracy_std:.2f}",
+                f"{r.late_minus_theta0_pp:+.2f}",
+                f"{r.theta0_early_stop_iteration:.0f}",
+                f"{r.late_early_stop_iteration:.0f}",
+            ]
+            for r in table.itertuples()
+        ),
+        table,
+    )
+
+
+def _markdown_table(titles: list[str], cells, table: pd.DataFrame) -> str:
+    """GitHub markdown: the paper's sparsity, the round and its percent, then `titles`."""
+    titles = ["paper %", "round", "% remaining", *titles]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
+    for r, row in zip(table.itertuples(), cells, strict=True):
+        first = [f"{r.paper_percent:g}", f"{r.round}", f"{r.percent_remaining:.1f}"]
+        lines.append("| " + " | ".join(first + row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def dense_summary(rounds: pd.DataFrame) -> str:
     accuracy = _by_round(rounds, "ticket", "test_accuracy", 100.0)
     iteration = _by_round(rounds, "ticket", "early_stop_iteration")
@@ -73,20 +137,23 @@ def dense_summary(rounds: pd.DataFrame) -> str:
 
 def markdown(table: pd.DataFrame) -> str:
     """The table as GitHub markdown, rounded for reading."""
-    header = (
-        "| paper % | round | % remaining | ticket acc. (%) | reinit acc. (%) | ticket − dense (pp) "
-        "| ticket − reinit (pp) | ticket early-stop iter. | vs dense |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    titles = ["ticket acc. (%)", "reinit acc. (%)", "ticket − dense (pp)"]
+    titles += ["ticket − reinit (pp)", "ticket early-stop iter.", "vs dense"]
+    return _markdown_table(
+        titles,
+        (
+            [
+                f"{r.ticket_accuracy:.2f} ± {r.ticket_accuracy_std:.2f}",
+                f"{r.reinit_accuracy:.2f} ± {r.reinit_accuracy_std:.2f}",
+                f"{r.ticket_minus_dense_pp:+.2f}",
+                f"{r.ticket_minus_reinit_pp:+.2f}",
+                f"{r.ticket_early_stop_iteration:.0f}",
+                f"{r.early_stop_change_vs_dense_percent:+.0f}%",
+            ]
+            for r in table.itertuples()
+        ),
+        table,
     )
-    lines = [
-        f"| {r.paper_percent:g} | {r.round} | {r.percent_remaining:.1f} "
-        f"| {r.ticket_accuracy:.2f} ± {r.ticket_accuracy_std:.2f} "
-        f"| {r.reinit_accuracy:.2f} ± {r.reinit_accuracy_std:.2f} "
-        f"| {r.ticket_minus_dense_pp:+.2f} | {r.ticket_minus_reinit_pp:+.2f} "
-        f"| {r.ticket_early_stop_iteration:.0f} | {r.early_stop_change_vs_dense_percent:+.0f}% |"
-        for r in table.itertuples()
-    ]
-    return header + "\n".join(lines) + "\n"
 
 
 def summary_markdown(rounds_csv: str | Path) -> str:
@@ -98,9 +165,13 @@ def summary_markdown(rounds_csv: str | Path) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rounds_csv", type=Path)
+    parser.add_argument("--late-rewinding", type=Path, help="a late-rewinding run's rounds.csv")
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
-    text = summary_markdown(args.rounds_csv)
+    if args.late_rewinding:
+        text = rewinding_markdown(args.rounds_csv, args.late_rewinding)
+    else:
+        text = summary_markdown(args.rounds_csv)
     if args.output:
         args.output.write_text(text)
     else:

@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lthnb.params import Params, load_params
+from lthnb.params import REMOVED_PARAMETERS, Params, load_params
 from lthnb.paths import RunPaths, TrialPaths
 
 Arrays = dict[str, np.ndarray]
-# Parameters that may differ when resuming: where things are, not what is computed.
+# Parameters that may differ when resuming: where things are, not what is computed, and how far
+# the run goes (more trials or rounds continue it; finished units stay as they are).
 RESUMABLE_DIFFERENCES = (
+    "rounds",
     "trial",
     "output_dir",
     "data_dir",
@@ -35,6 +37,17 @@ RESUMABLE_DIFFERENCES = (
     "tensorboard",
 )
 UNIT_KEYS = ["trial", "round", "kind"]
+# evaluations.csv: one row per evaluation point of a unit; iterations are absolute, and the
+# train metrics are means over the mini-batches since the previous pause.
+EVALUATION_COLUMNS = [
+    *UNIT_KEYS,
+    "percent_remaining",
+    "iteration",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+]
 KIND_ORDER = {"ticket": 0, "reinit": 1}
 
 
@@ -94,6 +107,13 @@ def read_run_params(paths: RunPaths) -> Params:
 
 def _check_same_params(path: Path, params: Params) -> None:
     stored = yaml.safe_load(path.read_text()) or {}
+    old_keys = sorted(key for key in stored if key in REMOVED_PARAMETERS)
+    if old_keys:
+        raise RunFolderError(
+            f"run folder {path.parent} was made by an earlier lthnb with {', '.join(old_keys)}, "
+            "counted in epochs; this lthnb counts iterations (iterations, eval_every, "
+            "rewind_iteration). Use another output_dir, or delete the folder to start over."
+        )
     current = params.to_dict()
     differences = [
         f"{key}: {stored.get(key)!r} there, {current[key]!r} now"
@@ -135,6 +155,7 @@ class TrialState:
     trained_kernels: Arrays
     rewind: Arrays | None = None
     completed: list[str] = field(default_factory=list)
+    diverged_round: int | None = None  # the round whose ticket diverged: nothing to prune
 
     @staticmethod
     def unit(round_index: int, kind: str) -> str:
@@ -148,6 +169,16 @@ class TrialState:
         """The latest round with a completed unit; -1 before any."""
         return max((int(unit.split("/")[0]) for unit in self.completed), default=-1)
 
+    @property
+    def last_ticket_round(self) -> int:
+        """The latest round whose ticket is done; -1 before any."""
+        rounds = [int(unit.split("/")[0]) for unit in self.completed if unit.endswith("/ticket")]
+        return max(rounds, default=-1)
+
+    def ended_before(self, round_index: int) -> bool:
+        """A diverged ticket ends its trial: its weights are no base for the next mask."""
+        return self.diverged_round is not None and round_index > self.diverged_round
+
 
 _STATE_GROUPS = ("theta0", "masks", "trained_kernels", "rewind")
 
@@ -159,6 +190,8 @@ def save_state(path: Path, state: TrialState) -> None:
         for key, value in (getattr(state, group) or {}).items()
     }
     arrays["completed"] = np.array(state.completed, dtype=np.str_)
+    if state.diverged_round is not None:
+        arrays["diverged_round"] = np.array(state.diverged_round)
     write_arrays(path, arrays)
 
 
@@ -176,10 +209,11 @@ def load_state(path: Path) -> TrialState | None:
         with np.load(path, allow_pickle=False) as archive:
             groups: dict[str, Arrays] = {group: {} for group in _STATE_GROUPS}
             for name in archive.files:
-                if name != "completed":
+                if name not in ("completed", "diverged_round"):
                     group, key = name.split(":", 1)
                     groups[group][key] = archive[name]
             completed = [str(unit) for unit in archive["completed"]]
+            diverged = int(archive["diverged_round"]) if "diverged_round" in archive else None
     except (OSError, ValueError, KeyError) as error:
         raise RunFolderError(
             f"trial state {path} is unreadable ({error}); delete {path.parent} to rerun that trial"
@@ -190,6 +224,7 @@ def load_state(path: Path) -> TrialState | None:
         trained_kernels=groups["trained_kernels"],
         rewind=groups["rewind"] or None,
         completed=completed,
+        diverged_round=diverged,
     )
 
 
@@ -206,7 +241,7 @@ def completed_rows(path: Path, state: TrialState | None) -> pd.DataFrame:
 
 
 def merge_trials(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate every trial's tables into the run-level epochs.csv and rounds.csv.
+    """Concatenate every trial's tables into the run-level evaluations.csv and rounds.csv.
 
     Processes training other trials merge too; the lock makes the last merge see every table.
     """
@@ -217,7 +252,7 @@ def merge_trials(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _merge_unlocked(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
     merged = []
-    for name in ("epochs", "rounds"):
+    for name in ("evaluations", "rounds"):
         tables = [
             read_table(getattr(trial, name))
             for trial in paths.trials()
@@ -225,7 +260,7 @@ def _merge_unlocked(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
         ]
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         if not table.empty:
-            sort_keys = UNIT_KEYS + (["epoch"] if name == "epochs" else [])
+            sort_keys = UNIT_KEYS + (["iteration"] if name == "evaluations" else [])
             table = table.sort_values(sort_keys, key=_training_order, kind="stable")
             table = table.reset_index(drop=True)
         write_table(getattr(paths, name), table)
@@ -240,3 +275,8 @@ def _training_order(column: pd.Series) -> pd.Series:
 
 def write_ticket_info(path: Path, info: dict) -> None:
     write_text(path, json.dumps(info, indent=2))
+
+
+def read_ticket_info(path: Path) -> dict | None:
+    """The exported ticket's round and sizes; None if not exported yet."""
+    return json.loads(path.read_text()) if path.exists() else None

@@ -10,7 +10,8 @@ the same company (see `Experiment._round_units`).
 Masks: pruned weights are 0 when a network is loaded and their gradients are multiplied by the
 mask, so the optimizer never moves them: with Adam and SGD an update whose gradient and slots
 are 0 is exactly 0. For the surviving weights this is what tfmot's wrapper computes (it zeroes
-the pruned weights before each forward pass); the tests compare the two paths.
+the pruned weights before each forward pass); the tests compare the engine with tfmot.
+A kernel that is still dense in every network of the stack (all of round 0) skips the multiply.
 """
 
 from __future__ import annotations
@@ -47,11 +48,21 @@ class NetworkStack:
         """The trainable variables: kernels then biases."""
         return [*self.kernels.values(), *self.biases.values()]
 
-    def masked_gradients(self, gradients: list[tf.Tensor]) -> list[tf.Tensor]:
-        """Gradients in `variables` order, the kernels' multiplied by their masks."""
+    def masked_gradients(
+        self, gradients: list[tf.Tensor], pruned_kernels: tuple[bool, ...]
+    ) -> list[tf.Tensor]:
+        """Gradients in `variables` order, the kernels' multiplied by their masks where
+        `pruned_kernels` says some network of the stack has pruned weights in that kernel."""
         kernels = len(self.gradient_masks)
-        masked = [g * mask for g, mask in zip(gradients, self.gradient_masks, strict=False)]
+        masked = [
+            g * mask if pruned else g
+            for g, mask, pruned in zip(gradients, self.gradient_masks, pruned_kernels, strict=False)
+        ]
         return masked + list(gradients[kernels:])
+
+    def pruned_kernels(self) -> tuple[bool, ...]:
+        """Per kernel: does any network of the stack have a pruned weight there?"""
+        return tuple(not bool(tf.reduce_all(mask == 1.0)) for mask in self.gradient_masks)
 
     def _add_weights(self, layer: tf_keras.layers.Layer) -> None:
         name = layer.name
@@ -160,13 +171,17 @@ class NetworkStack:
         ):
             mine.assign(tf.gather(theirs.read_value(), slots))
 
-    def weights(self, index: int) -> Weights:
-        """Slot `index`'s weights by '<layer>/kernel' and '<layer>/bias'."""
+    def weights(self, index: int, variables: list[tf.Variable] | None = None) -> Weights:
+        """Slot `index`'s weights by '<layer>/kernel' and '<layer>/bias', read from `variables`
+        (a copy shaped like `self.variables`, e.g. the best weights) or the stack itself."""
+        names = [f"{name}/kernel" for name in self.kernels]
+        names += [f"{name}/bias" for name in self.biases]
+        read = dict(zip(names, variables or self.variables, strict=True))
         weights = {}
-        for name, kernel in self.kernels.items():
-            weights[f"{name}/kernel"] = kernel[index].numpy()
+        for name in self.kernels:
+            weights[f"{name}/kernel"] = read[f"{name}/kernel"][index].numpy()
             if name in self.biases:
-                weights[f"{name}/bias"] = self.biases[name][index].numpy().ravel()
+                weights[f"{name}/bias"] = read[f"{name}/bias"][index].numpy().ravel()
         return weights
 
 

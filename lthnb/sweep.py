@@ -3,7 +3,7 @@
 Trials are independent: each one is a papermill run of `04_train` with `trial` set, writing
 into the shared run folder (every trial holds its own lock, the run-level tables are merged
 under another). `run_sweep` submits one task per trial to a dask cluster, waits for them all,
-then merges the run folder's `epochs.csv` and `rounds.csv` once more, so `05_plot` sees every
+then merges the run folder's `evaluations.csv` and `rounds.csv` once more, so `05_plot` sees every
 trial. By default the cluster is a `LocalCluster` with `jobs` single-threaded worker processes
 on this machine.
 

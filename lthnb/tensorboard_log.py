@@ -13,13 +13,13 @@ CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 class UnitLog:
-    """Writes a unit's per-epoch metrics and its sparsity as TensorBoard scalars."""
+    """Writes a unit's metrics at every evaluation and its sparsity as TensorBoard scalars."""
 
     def __init__(self, folder: Path, percent_remaining: float) -> None:
         self.writer = tf.summary.create_file_writer(str(folder))
         self.percent_remaining = percent_remaining
 
-    def epoch(self, record: dict) -> None:
+    def evaluation(self, record: dict) -> None:
         with self.writer.as_default(step=record["iteration"]):
             for name in CURVES:
                 tf.summary.scalar(name, record[name])

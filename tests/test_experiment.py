@@ -7,7 +7,7 @@ import tf_keras
 import yaml
 
 import lthnb.experiment as experiment
-import lthnb.training as training
+from lthnb.engine import Engine, StackRunner
 from lthnb.paths import RunPaths
 from lthnb.results import RunFolderError, load_state, trial_writer
 
@@ -17,31 +17,22 @@ def spy(monkeypatch):
     """Record, per unit in training order, the weights its network really holds when training
     starts, its masks and its outcome; then train for real."""
     calls = []
-    starts = []
-    real_init = training.RoundTracker.__init__
+    loaded = []  # what each runner.start put into the stack (training first, then the test)
+    real_start, real_train = StackRunner.start, Engine.train
 
-    def recording_init(self, params, seed, rewind_epoch, steps, start):
-        starts.append(start)
-        real_init(self, params, seed, rewind_epoch, steps, start)
+    def recording_start(self, jobs):
+        real_start(self, jobs)
+        loaded.append([self.stack.weights(index) for index in range(len(jobs))])
 
-    real_make_trainer = experiment.make_trainer
+    def train_and_record(self, jobs, *args, **kwargs):
+        loaded.clear()
+        outcomes = real_train(self, jobs, *args, **kwargs)
+        for job, start, outcome in zip(jobs, loaded[0], outcomes, strict=True):
+            calls.append({"weights": start, "masks": job.masks, "outcome": outcome})
+        return outcomes
 
-    def recording_trainer(params, template, data):
-        trainer = real_make_trainer(params, template, data)
-        train = trainer.train
-
-        def train_and_record(jobs, on_epoch):
-            starts.clear()
-            outcomes = train(jobs, on_epoch)
-            for job, start, outcome in zip(jobs, starts, outcomes, strict=True):
-                calls.append({"weights": start, "masks": job.masks, "outcome": outcome})
-            return outcomes
-
-        trainer.train = train_and_record
-        return trainer
-
-    monkeypatch.setattr(training.RoundTracker, "__init__", recording_init)
-    monkeypatch.setattr(experiment, "make_trainer", recording_trainer)
+    monkeypatch.setattr(StackRunner, "start", recording_start)
+    monkeypatch.setattr(Engine, "train", train_and_record)
     return calls
 
 
@@ -49,10 +40,9 @@ def _run(params, splits):
     return experiment.run_experiment(params, progress=False, load=lambda _: splits)
 
 
-@pytest.mark.parametrize("together", [True, False], ids=["stacked", "one_by_one"])
-def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy, together):
-    params = tiny_params.replace(rounds=3, random_reinit=True, trials_together=together)
-    epochs, rounds = _run(params, tiny_splits)
+def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):
+    params = tiny_params.replace(rounds=3, random_reinit=True)
+    _, rounds = _run(params, tiny_splits)
     tickets = [call for call in spy if call is not spy[0]][::2]  # ticket, reinit, ticket, ...
     state = load_state(RunPaths(params.run_dir).trial(0).state)
     theta0 = state.theta0
@@ -104,16 +94,33 @@ def test_reinit_control_same_mask_fresh_values(tiny_params, tiny_splits, spy):
         assert not np.allclose(kernel[mask == 1], ticket["weights"][f"{name}/kernel"][mask == 1])
 
 
-def test_late_rewinding_resets_to_the_weights_after_k_epochs(tiny_params, tiny_splits, spy):
-    params = tiny_params.replace(rounds=1, rewind_epochs=1, max_epochs=2)
-    _run(params, tiny_splits)
+def test_late_rewinding_resets_to_the_weights_after_k_iterations(tiny_params, tiny_splits, spy):
+    params = tiny_params.replace(rounds=2, rewind_iteration=7, random_reinit=True)
+    evaluations, rounds = _run(params, tiny_splits)
     rewind = spy[0]["outcome"].rewind_weights
-    assert rewind is not None
-    assert not np.array_equal(rewind["dense1/kernel"], spy[0]["weights"]["dense1/kernel"])
-    for name, mask in spy[1]["masks"].items():
-        np.testing.assert_array_equal(
-            spy[1]["weights"][f"{name}/kernel"], rewind[f"{name}/kernel"] * mask
-        )
+    # theta_k is what round 0 held after k iterations: the same net trained for k only
+    short = tiny_params.replace(iterations=7, rounds=0, output_dir=params.output_dir + "_k")
+    _run(short, tiny_splits)
+    np.testing.assert_array_equal(
+        rewind["dense1/kernel"], spy[-1]["outcome"].final_weights["dense1/kernel"]
+    )
+    assert not np.array_equal(
+        rewind["dense1/kernel"], spy[0]["outcome"].final_weights["dense1/kernel"]
+    )
+    state = load_state(RunPaths(params.run_dir).trial(0).state)
+    for call in (spy[1], spy[3]):  # the tickets of rounds 1 and 2
+        for name, mask in call["masks"].items():
+            np.testing.assert_array_equal(
+                call["weights"][f"{name}/kernel"], rewind[f"{name}/kernel"] * mask
+            )
+            np.testing.assert_array_equal(state.rewind[f"{name}/kernel"], rewind[f"{name}/kernel"])
+    # rewound rounds train from k to the same end: T - k iterations, on the absolute clock
+    pruned = rounds[rounds["round"] > 0]
+    assert (pruned["start_iteration"] == 7).all() and (pruned["iterations_trained"] == 13).all()
+    assert (pruned["early_stop_iteration"] >= 7).all()
+    assert rounds.loc[rounds["round"] == 0, "iterations_trained"].item() == 20
+    later = evaluations[evaluations["round"] > 0]
+    assert later["iteration"].min() == 10 and later["iteration"].max() == 20
 
 
 def test_oneshot_prunes_round_zero_weights(tiny_params, tiny_splits, spy):
@@ -129,21 +136,34 @@ def test_global_scope_keeps_the_layerwise_total(tiny_params, tiny_splits, spy):
     params = tiny_params.replace(rounds=1, pruning_scope="global")
     _, rounds = _run(params, tiny_splits)
     sizes = {name: mask.size for name, mask in spy[0]["masks"].items()}
-    expected = round(sizes["dense1"] * 0.8) + round(sizes["dense2"] * 0.8)
-    expected += round(sizes["output"] * 0.9)
-    assert rounds.iloc[1]["weights_remaining"] == expected
+    layerwise = {
+        name: round(size * (0.9 if name == "output" else 0.8)) for name, size in sizes.items()
+    }
+    assert rounds.iloc[1]["weights_remaining"] == sum(layerwise.values())
+    masks = spy[1]["masks"]
+    # one ranking over all layers: not the layer-wise counts, and one threshold for all
+    assert {name: int(mask.sum()) for name, mask in masks.items()} != layerwise
+    trained = spy[0]["outcome"].final_weights
+    kept = [np.abs(trained[f"{n}/kernel"][m == 1]).min() for n, m in masks.items()]
+    pruned = [
+        np.abs(trained[f"{n}/kernel"][m == 0]).max() for n, m in masks.items() if (m == 0).any()
+    ]
+    assert min(kept) >= max(pruned)
 
 
 def test_tables_and_ticket_in_the_run_folder(tiny_params, tiny_splits):
-    epochs, rounds = _run(tiny_params.replace(trials=2), tiny_splits)
+    evaluations, rounds = _run(tiny_params.replace(trials=2), tiny_splits)
     paths = RunPaths(tiny_params.run_dir)
     assert pd.read_csv(paths.rounds).equals(rounds)
     assert set(rounds["trial"]) == {0, 1} and len(rounds) == 2 * 3
-    assert len(epochs) == 2 * 3 * 2
+    assert len(evaluations) == 2 * 3 * 4  # 20 iterations, evaluated every 5
+    assert list(evaluations["iteration"].iloc[:4]) == [5, 10, 15, 20]
     for _, row in rounds.iterrows():
-        unit = epochs[(epochs.trial == row.trial) & (epochs["round"] == row["round"])]
-        assert row["early_stop_epoch"] == unit.loc[unit["val_loss"].idxmin(), "epoch"]
-        assert row["early_stop_iteration"] == row["early_stop_epoch"] * 10
+        unit = evaluations[
+            (evaluations.trial == row.trial) & (evaluations["round"] == row["round"])
+        ]
+        assert row["early_stop_iteration"] == unit.loc[unit["val_loss"].idxmin(), "iteration"]
+        assert row["iterations_trained"] == 20 and not row["diverged"]
     assert rounds["percent_remaining"].iloc[2] == pytest.approx(
         100 * rounds["weights_remaining"].iloc[2] / rounds["weights_remaining"].iloc[0]
     )
@@ -164,7 +184,7 @@ def test_interrupted_run_resumes_to_the_same_tables(
 ):
     params = tiny_params.replace(rounds=2, random_reinit=True, trials=2, dropout=0.3)
     _, reference = _run(params.replace(output_dir=str(tmp_path / "whole")), tiny_splits)
-    reference_epochs = pd.read_csv(tmp_path / "whole" / "epochs.csv")
+    reference_evaluations = pd.read_csv(tmp_path / "whole" / "evaluations.csv")
 
     real = experiment.Experiment._save_unit
     saved = []
@@ -191,7 +211,9 @@ def test_interrupted_run_resumes_to_the_same_tables(
     _, rounds = _run(resumed, tiny_splits)  # round 2 again, with 3 networks instead of 4
     pd.testing.assert_frame_equal(rounds, reference, check_exact=True)
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "resumed" / "epochs.csv"), reference_epochs, check_exact=True
+        pd.read_csv(tmp_path / "resumed" / "evaluations.csv"),
+        reference_evaluations,
+        check_exact=True,
     )
 
 
@@ -231,3 +253,45 @@ def test_corrupt_table_names_the_file(tiny_params, tiny_splits):
     table.write_bytes(b"\x00\xff garbage \xfe")
     with pytest.raises(RunFolderError, match=r"trial_000/rounds.csv is corrupt"):
         _run(tiny_params.replace(rounds=1), tiny_splits)
+
+
+def test_raising_rounds_or_trials_continues_a_run(tiny_params, tiny_splits, spy):
+    _run(tiny_params.replace(rounds=1), tiny_splits)
+    trained_before = len(spy)
+    evaluations, rounds = _run(tiny_params.replace(rounds=2, trials=2), tiny_splits)
+    # trial 1 rounds 0-2, trial 0 round 2, and trial 0's last round once more, as company for
+    # trial 1 (the rule that keeps an interrupted round's rounding); trial 0's round 0 never
+    assert trained_before == 2 and len(spy) == 2 + 3 + 1 + 1
+    assert sorted(zip(rounds["trial"], rounds["round"], strict=True)) == [
+        (trial, round_index) for trial in (0, 1) for round_index in range(3)
+    ]
+    paths = RunPaths(tiny_params.run_dir)
+    state = load_state(paths.trial(0).state)
+    ticket = tf_keras.models.load_model(paths.trial(0).ticket)
+    for name, mask in state.masks.items():  # the ticket was exported again, at round 2
+        np.testing.assert_array_equal(ticket.get_layer(name).kernel.numpy() != 0, mask == 1)
+    assert yaml.safe_load(paths.trial(0).ticket_info.read_text())["round"] == 2
+
+
+def test_run_folder_of_the_epoch_clock_is_refused_naming_the_new_keys(tiny_params, tiny_splits):
+    _run(tiny_params.replace(rounds=0), tiny_splits)
+    paths = RunPaths(tiny_params.run_dir)
+    stored = yaml.safe_load(paths.params.read_text())
+    stored["max_epochs"] = 4
+    paths.params.write_text(yaml.safe_dump(stored))
+    with pytest.raises(RunFolderError, match=r"max_epochs.*iterations, eval_every, rewind_iter"):
+        _run(tiny_params.replace(rounds=0), tiny_splits)
+
+
+def test_a_diverged_ticket_is_recorded_as_such_and_ends_its_trial(tiny_params, tiny_splits):
+    params = tiny_params.replace(rounds=2, learning_rate=1e12)
+    with pytest.warns(UserWarning, match=r"trial 0 round 0 ticket: the loss became NaN"):
+        evaluations, rounds = _run(params, tiny_splits)
+    assert len(rounds) == 1  # nothing to prune from: rounds 1 and 2 are not trained
+    row = rounds.iloc[0]
+    assert bool(row["diverged"]) and row["iterations_trained"] > 0
+    assert np.isnan(row["early_stop_iteration"]) and np.isnan(row["test_accuracy"])
+    assert np.isfinite(evaluations[["val_loss", "train_loss"]].to_numpy(float)).all()
+    assert load_state(RunPaths(params.run_dir).trial(0).state).diverged_round == 0
+    _, again = _run(params, tiny_splits)  # a rerun trains nothing more
+    assert len(again) == 1

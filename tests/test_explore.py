@@ -5,11 +5,13 @@ import matplotlib
 matplotlib.use("Agg")
 
 import ipywidgets
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_folder import write_run_folder
 
-from lthnb import explore
+from lthnb import explore, plots
 from lthnb.experiment import run_experiment
 from lthnb.paths import RunPaths
 from lthnb.results import RunFolderError, load_state
@@ -66,7 +68,37 @@ def test_tensorboard_logs_have_the_curves(finished_run):
     assert {"train_loss", "val_accuracy", "percent_remaining"} <= tags
 
 
-def test_headless_explorer_is_a_static_figure(finished_run, monkeypatch):
+def test_headless_explorer_is_a_static_figure_with_alt_text(finished_run, monkeypatch):
     monkeypatch.setenv("LTHNB_HEADLESS", "1")
-    figure = explore.explorer(finished_run.run_dir)
-    assert len(figure.axes) == 3
+    plt.close("all")
+    image = explore.explorer(finished_run.run_dir)
+    assert isinstance(image, plots.FigureImage)
+    assert image.alt == "trial 0, round 2, layer dense1"
+    assert 'alt="trial 0, round 2, layer dense1"' in image._repr_mimebundle_()["text/html"]
+    assert not plt.get_fignums()  # closed: the inline backend does not show it a second time
+
+
+def test_trials_are_keyed_by_their_number_not_their_position(tiny_params, monkeypatch):
+    run_dir = write_run_folder(tiny_params, trials=(1, 3))
+    assert explore.recorded_rounds(run_dir) == {1: [0, 1, 2], 3: [0, 1, 2]}
+    record = explore.read_round(run_dir)  # defaults: the first trial there, its last round
+    assert (record.trial, record.round_index) == (1, 2)
+    assert explore.read_round(run_dir, 3, 1).trial == 3
+    assert "trial 1, round 2" in explore.layer_view(run_dir).get_suptitle()
+    monkeypatch.delenv("LTHNB_HEADLESS", raising=False)
+    widget = explore.explorer(run_dir)
+    assert widget.children[0].options == (1, 3)
+    with pytest.raises(RunFolderError, match="trial_000.*run 04_train for trial 0"):
+        explore.read_round(run_dir, 0)
+
+
+def test_input_connections_title_clears_its_colorbar(tiny_params):
+    run_dir = write_run_folder(tiny_params)
+    figure = explore.input_connections_figure(run_dir)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    image_ax, colorbar_ax = figure.axes
+    title = image_ax.title.get_window_extent(renderer)
+    assert not title.overlaps(colorbar_ax.get_tightbbox(renderer))
+    assert figure.bbox.contains(title.x0, title.y0) and figure.bbox.contains(title.x1, title.y1)
+    assert colorbar_ax.get_ylabel() == "surviving connections"

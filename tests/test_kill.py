@@ -83,7 +83,7 @@ def _check_kills(tmp_path: Path, data_dir: Path, kills: int, seed: int) -> None:
     finish = _start(killed)
     _, errors = finish.communicate(timeout=600)
     assert finish.returncode == 0, errors
-    for table in ("rounds.csv", "epochs.csv"):
+    for table in ("rounds.csv", "evaluations.csv"):
         pd.testing.assert_frame_equal(
             pd.read_csv(run_dir / table), pd.read_csv(tmp_path / "whole" / table), check_exact=True
         )
@@ -103,12 +103,12 @@ def test_twenty_kills(tmp_path, tiny_data_dir):
 def test_second_process_on_the_same_trial_is_refused_at_once(tmp_path, tiny_data_dir):
     # one long trial, so the first writer is still on it when the second arrives
     params_file = _params_file(
-        tmp_path, tiny_data_dir, "shared", trials=1, rounds=12, max_epochs=40
+        tmp_path, tiny_data_dir, "shared", trials=1, rounds=12, iterations=400
     )
     lock = tmp_path / "shared" / "trials" / "trial_000" / "writer.lock"
     first = _start(params_file)
     try:
-        while first.poll() is None and not (tmp_path / "shared" / "epochs.csv").exists():
+        while first.poll() is None and not (tmp_path / "shared" / "evaluations.csv").exists():
             time.sleep(0.05)
         assert first.poll() is None, "the first writer finished too soon to test the lock"
         started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import papermill
 import pytest
 import yaml
 
+from lthnb.notebook_git import committed_text
 from lthnb.params import PARAMETER_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,8 +23,14 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 PARAMS_FILES = sorted((REPO / "params").glob("*.yaml"))
 
 
+@functools.cache
+def _committed(path: Path) -> nbformat.NotebookNode:
+    """The notebook as git would commit it (through the filter `make setup` installs)."""
+    return nbformat.reads(committed_text(path), 4)
+
+
 def _parameter_cell(path: Path) -> dict:
-    cells = [c for c in nbformat.read(path, 4).cells if "parameters" in c.metadata.get("tags", [])]
+    cells = [c for c in _committed(path).cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{path.name} needs exactly one cell tagged `parameters`"
     values = {}
     for node in ast.parse(cells[0].source).body:
@@ -51,10 +59,13 @@ def test_params_file_keys_are_the_notebook_parameters(params_file):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs_and_without_definitions(notebook):
-    for cell in nbformat.read(notebook, 4).cells:
+    for cell in _committed(notebook).cells:
         if cell.cell_type != "code":
             continue
-        assert cell.outputs == [] and cell.execution_count is None, f"{notebook.name} has outputs"
+        assert cell.outputs == [] and cell.execution_count is None, (
+            f"{notebook.name} would be committed with outputs; `make setup` installs the git "
+            "filter that strips them"
+        )
         source = "\n".join(
             line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
         )

@@ -22,7 +22,6 @@ from lthnb.params import (
     ParamsError,
     load_params,
     parameter_help,
-    params_from_namespace,
 )
 
 PARAMS_DIR = REPO / "params"
@@ -140,15 +139,28 @@ def test_params_files_hold_the_paper_values(name: str, expected: dict[str, Any])
 
 
 def test_defaults_are_valid_and_the_papers_lenet() -> None:
+    """The defaults, written out from the paper (Fig. 2, App. G), not read back from Params."""
     params = load_params()
-    assert params == Params()
-    assert (params.arch, params.optimizer, params.learning_rate, params.batch_size) == (
-        "lenet",
-        "adam",
-        1.2e-3,
-        60,
-    )
-    assert params.dense_units == [300, 100]
+    paper = {
+        "arch": "lenet",
+        "dense_units": [300, 100],
+        "optimizer": "adam",
+        "learning_rate": 1.2e-3,
+        "batch_size": 60,
+        "iterations": 50_000,
+        "eval_every": 100,
+        "rewind_iteration": 0,
+        "warmup_iterations": 0,
+        "lr_milestones": [],
+        "weight_decay": 0.0,
+        "dense_rate": 0.2,
+        "output_rate": 0.1,
+        "conv_rate": 0.1,
+        "kernel_init": "glorot_normal",
+        "early_stopping": False,
+        "validation_size": 5000,
+    }
+    assert {key: getattr(params, key) for key in paper} == paper
 
 
 def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
@@ -163,7 +175,7 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
 
 
 def test_deleting_any_key_still_loads_because_every_key_has_a_default() -> None:
-    raw = yaml.safe_load(TEST_YAML.read_text())
+    raw = {**yaml.safe_load(TEST_YAML.read_text()), "iterations": 1000}  # >= default eval_every
     for name in PARAMETER_NAMES:
         values = {key: value for key, value in raw.items() if key != name}
         assert getattr(load_params(values), name) == getattr(Params(), name)
@@ -204,8 +216,10 @@ def test_an_empty_path_means_not_set(name: str) -> None:
     assert getattr(load_params({name: ""}), name) is None
 
 
-def test_rewind_epochs_may_equal_max_epochs() -> None:
-    assert load_params(rewind_epochs=5, max_epochs=5).rewind_epochs == 5
+def test_rewind_iteration_may_be_the_last_before_the_budget() -> None:
+    assert load_params(rewind_iteration=4, iterations=5, eval_every=5).rewind_iteration == 4
+    assert load_params(eval_every=5, iterations=5).eval_every == 5
+    assert load_params(lr_milestones=[1, 4], iterations=5, eval_every=1).lr_milestones == [1, 4]
 
 
 # --- errors: unknown keys, types, ranges ---------------------------------------------------------
@@ -235,8 +249,9 @@ def test_a_non_string_key_is_reported_not_crashed_on(tmp_path: Path) -> None:
     [
         ("batch_size", "60", r"^batch_size: '60' is a str, expected int"),
         ("batch_size", True, r"^batch_size: True is a bool, expected int"),
-        ("max_epochs", 2.5, r"^max_epochs: 2\.5 is a float, expected int"),
-        ("max_epochs", 2.0, r"^max_epochs: 2\.0 is a float, expected int"),
+        ("iterations", 2.5, r"^iterations: 2\.5 is a float, expected int"),
+        ("eval_every", 2.0, r"^eval_every: 2\.0 is a float, expected int"),
+        ("lr_milestones", [100.5], r"^lr_milestones: \[100\.5\] must be a list of integers"),
         ("seed", None, r"^seed: a value is required \(got null\); default is 0"),
         (
             "dense_units",
@@ -270,7 +285,14 @@ def test_a_wrong_type_names_key_value_and_expected_type(
         ("rounds", -1, r"^rounds: -1 is too small; it must be >= 0"),
         ("trials", 0, r"^trials: 0 is too small; it must be >= 1"),
         ("batch_size", 0, r"^batch_size: 0 is too small; it must be >= 1"),
-        ("max_epochs", 0, r"^max_epochs: 0 is too small; it must be >= 1"),
+        ("iterations", 0, r"^iterations: 0 is too small; it must be >= 1"),
+        ("eval_every", 0, r"^eval_every: 0 is too small; it must be >= 1"),
+        ("rewind_iteration", -1, r"^rewind_iteration: -1 is too small; it must be >= 0"),
+        ("warmup_iterations", -5, r"^warmup_iterations: -5 is too small; it must be >= 0"),
+        ("lr_milestones", [0], r"^lr_milestones: \[0\] must hold integers >= 1"),
+        ("lr_gamma", 0, r"^lr_gamma: 0\.0 must be > 0\.0"),
+        ("lr_gamma", 1.5, r"^lr_gamma: 1\.5 is too large; it must be <= 1\.0"),
+        ("weight_decay", -1e-4, r"^weight_decay: -0\.0001 is too small; it must be >= 0\.0"),
         ("dropout", 1.0, r"^dropout: 1\.0 is out of range; it must be in \[0\.0, 1\.0\)"),
         ("momentum", 1.0, r"^momentum: 1\.0 is out of range"),
         ("learning_rate", 0, r"^learning_rate: 0\.0 must be > 0\.0"),
@@ -305,8 +327,8 @@ def test_out_of_range_names_key_and_what_is_allowed(name: str, value: Any, messa
 
 
 def test_ints_must_fit_in_64_bits() -> None:
-    with pytest.raises(ParamsError, match=r"^max_epochs: <a 64-bit integer> is too large; integ"):
-        load_params(max_epochs=2**63)
+    with pytest.raises(ParamsError, match=r"^iterations: <a 64-bit integer> is too large; integ"):
+        load_params(iterations=2**63)
     with pytest.raises(ParamsError, match=r"^dense_units: <a 65-bit integer> is too large"):
         load_params(dense_units=[300, 2**64])
     assert load_params(patience=2**63 - 1).patience == 2**63 - 1
@@ -341,9 +363,41 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
         load_params(data_dir=str(path))
 
 
-def test_rewind_epochs_beyond_max_epochs_is_refused() -> None:
-    with pytest.raises(ParamsError, match=r"^rewind_epochs: 6 exceeds max_epochs \(5\)"):
-        load_params(rewind_epochs=6, max_epochs=5)
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"rewind_iteration": 5, "iterations": 5},
+            r"^rewind_iteration: 5 must be < iterations \(5\)",
+        ),
+        ({"eval_every": 101, "iterations": 100}, r"^eval_every: 101 exceeds iterations \(100\)"),
+        ({"lr_milestones": [50, 50]}, r"^lr_milestones: \[50, 50\] must be strictly increasing"),
+        ({"lr_milestones": [70, 20]}, r"^lr_milestones: \[70, 20\] must be strictly increasing"),
+        (
+            {"lr_milestones": [50, 100], "iterations": 100},
+            r"^lr_milestones: 100 lies beyond the budget; milestones must be < iterations \(100\)",
+        ),
+    ],
+)
+def test_the_clock_is_checked_before_training(values: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        load_params(values)
+
+
+@pytest.mark.parametrize(
+    ("key", "replacement"),
+    [
+        ("max_epochs", "iterations"),
+        ("rewind_epochs", "rewind_iteration"),
+        ("trials_together", "delete"),
+    ],
+)
+def test_parameters_of_the_epoch_clock_are_refused_naming_their_replacement(
+    tmp_path: Path, key: str, replacement: str
+) -> None:
+    path = write(tmp_path, f"arch: lenet\n{key}: 3\n")
+    with pytest.raises(ParamsError, match=rf"^{key}: no longer a parameter; .*{replacement}"):
+        load_params(path)
 
 
 @pytest.mark.parametrize("arch", ["conv2", "conv4", "conv6"])
@@ -468,31 +522,6 @@ def test_random_mutations_of_test_yaml_load_or_raise_a_clear_error(
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def test_params_from_namespace_picks_the_parameters_out_of_globals() -> None:
-    namespace = {
-        "__name__": "__main__",
-        "np": object(),
-        "splits": [1, 2, 3],
-        "arch": "conv2",
-        "dense_units": [256, 256],
-        "learning_rate": 2e-4,
-        "x": "not a parameter",
-    }
-    params = params_from_namespace(namespace)
-    assert (params.arch, params.dense_units, params.learning_rate) == ("conv2", [256, 256], 2e-4)
-    assert params.batch_size == Params().batch_size
-
-
-def test_params_from_namespace_validates() -> None:
-    with pytest.raises(ParamsError, match=r"^trials: 0 is too small"):
-        params_from_namespace({"trials": 0, "other": 1})
-
-
-def test_params_from_namespace_round_trips_a_params_file() -> None:
-    params = load_params(PARAMS_DIR / "conv6.yaml")
-    assert params_from_namespace({**params.to_dict(), "extra": 1}) == params
-
-
 def test_params_are_frozen() -> None:
     params = load_params()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -508,8 +537,8 @@ def test_replace_changes_values_and_revalidates() -> None:
         params.replace(batch_size=0)
     with pytest.raises(ParamsError, match=r"^batch_sise: unknown parameter"):
         params.replace(batch_sise=7)
-    with pytest.raises(ParamsError, match=r"^rewind_epochs: 3 exceeds max_epochs \(2\)"):
-        params.replace(rewind_epochs=3)
+    with pytest.raises(ParamsError, match=r"^rewind_iteration: 30 must be < iterations \(20\)"):
+        params.replace(rewind_iteration=30)
     with pytest.raises(ParamsError, match=r"^dense_units: conv nets need"):
         params.replace(arch="conv2", dense_units=[])
 
@@ -542,3 +571,13 @@ def test_params_survive_a_yaml_round_trip(tmp_path: Path) -> None:
     params = load_params(PARAMS_DIR / "conv6.yaml", learning_rate=1.2e-3)
     path = write(tmp_path, yaml.safe_dump(params.to_dict(), sort_keys=False))
     assert load_params(path) == params
+
+
+def test_a_key_given_twice_is_refused_by_name(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently; a params file must not."""
+    path = write(tmp_path, "arch: lenet\nrounds: 2\narch: conv2\n")
+    with pytest.raises(ParamsError, match=r"gives arch twice \(lines 1 and 3\); keep one$"):
+        load_params(path)
+    with pytest.raises(ParamsError, match=r"gives seed twice"):
+        load_params(write(tmp_path, "{seed: 1, seed: 2}\n"))
+    assert load_params(write(tmp_path, "compare_with: [a, a]\n")).compare_with == ["a", "a"]

@@ -27,10 +27,10 @@ REINIT_ACCURACY = [np.nan, 0.88, 0.85, 0.80]
 
 
 def write_run(folder: Path, arch: str = "lenet", reinit: bool = True, shift: float = 0.0) -> Path:
-    """A run folder as lthnb.results writes it: params.yaml, epochs.csv, rounds.csv."""
+    """A run folder as lthnb.results writes it: params.yaml, evaluations.csv, rounds.csv."""
     folder.mkdir(parents=True)
     folder.joinpath("params.yaml").write_text(yaml.safe_dump({"arch": arch, "trials": TRIALS}))
-    epochs, rounds = [], []
+    evaluations, rounds = [], []
     for trial in range(TRIALS):
         offset = (trial - 1) / 100
         for round_index, percent in enumerate(PERCENTS):
@@ -39,14 +39,14 @@ def write_run(folder: Path, arch: str = "lenet", reinit: bool = True, shift: flo
                 table = TICKET_ACCURACY if kind == "ticket" else REINIT_ACCURACY
                 accuracy = table[round_index] + offset + shift
                 stop = 100 * (4 - round_index) + 10 * trial + (50 if kind == "reinit" else 0)
-                for epoch in range(1, 4):
-                    epochs.append(
+                for step in range(1, 4):
+                    evaluations.append(
                         {
                             "trial": trial, "round": round_index, "kind": kind,
-                            "percent_remaining": percent, "epoch": epoch,
-                            "iteration": 10 * epoch, "train_loss": 1.0 / epoch,
-                            "train_accuracy": 0.5 + 0.1 * epoch, "val_loss": 1.0 / epoch,
-                            "val_accuracy": 0.5 + 0.1 * epoch + offset + round_index / 100,
+                            "percent_remaining": percent, "iteration": 10 * step,
+                            "train_loss": 1.0 / step, "train_accuracy": 0.5 + 0.1 * step,
+                            "val_loss": 1.0 / step,
+                            "val_accuracy": 0.5 + 0.1 * step + offset + round_index / 100,
                         }
                     )  # fmt: skip
                 rounds.append(
@@ -56,12 +56,13 @@ def write_run(folder: Path, arch: str = "lenet", reinit: bool = True, shift: flo
                         "weights_remaining": int(1000 * percent),
                         "remaining_dense1": percent, "remaining_dense2": percent,
                         "remaining_output": OUTPUT_PERCENTS[round_index],
-                        "early_stop_epoch": 3, "early_stop_iteration": stop,
+                        "start_iteration": 0, "early_stop_iteration": stop,
                         "val_loss": 0.5, "val_accuracy": accuracy,
-                        "test_loss": 0.5, "test_accuracy": accuracy, "epochs_trained": 3,
+                        "test_loss": 0.5, "test_accuracy": accuracy,
+                        "iterations_trained": 30, "diverged": False,
                     }
                 )  # fmt: skip
-    pd.DataFrame(epochs).to_csv(folder / "epochs.csv", index=False)
+    pd.DataFrame(evaluations).to_csv(folder / "evaluations.csv", index=False)
     pd.DataFrame(rounds).to_csv(folder / "rounds.csv", index=False)
     return folder
 
@@ -98,7 +99,7 @@ def test_read_run_labels_by_arch_and_keeps_tables(run, run_dir):
     assert run.label == "lenet"
     assert run.params["trials"] == TRIALS
     assert len(run.rounds) == TRIALS * (len(PERCENTS) * 2 - 1)
-    assert set(run.epochs["kind"]) == {"ticket", "reinit"}
+    assert set(run.evaluations["kind"]) == {"ticket", "reinit"}
     assert plots.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
     (run_dir / "params.yaml").unlink()
     assert plots.read_run(run_dir).label == "lenet_run"
@@ -224,12 +225,62 @@ def test_layer_remaining_draws_one_line_per_layer(run):
     np.testing.assert_allclose(ticks, [51.2, 64.0, 72.9, 81.0, 90.0, 100.0])
 
 
+def test_coinciding_layers_stay_visible_and_distinct_in_the_legend(run):
+    ax = plots.layer_remaining(run).axes[0]
+    dense1, dense2 = line(ax, "dense1"), line(ax, "dense2")
+    np.testing.assert_allclose(dense1.get_ydata(), dense2.get_ydata())  # the same curve
+    styles = {(each.get_marker(), each.get_linestyle()) for each in ax.get_lines()}
+    assert len(styles) == 3  # every layer has its own marker and dashes
+    assert dense1.get_fillstyle() == "none"  # hollow: the one drawn first shows around the next
+    assert dense1.get_markersize() > dense2.get_markersize()
+    assert dense1.get_color() != dense2.get_color()
+    handles = ax.get_legend().legend_handles
+    assert [handle.get_marker() for handle in handles] == [
+        each.get_marker() for each in ax.get_lines()
+    ]
+
+
+def test_summary_view_is_narrow_and_reads_mean_plus_minus_std(run):
+    view = plots.summary_view(run)
+    assert len(view.columns) == 7 and max(len(column) for column in view.columns) <= 18
+    assert view.index.name == "round" and list(view.index) == [0, 1, 2, 3]
+    assert view.loc[1, "ticket acc. %"] == "92.00 ± 1.00"
+    assert view.loc[0, "control acc. %"] == "–"
+    assert view.loc[2, "ticket − dense pp"] == "+3.00"
+    assert view.loc[3, "ticket stop iter."] == "110 ± 10"
+    assert view.loc[3, "% left"] == "51.2" and view.loc[3, "trials"] == TRIALS
+    width = max(len(line) for line in view.to_string().splitlines())
+    assert width < 110
+
+
 def test_save_figure_writes_png_and_svg(run, tmp_path):
     paths = plots.save_figure(plots.accuracy_vs_remaining(run), tmp_path / "figs" / "new", "acc")
     assert [path.name for path in paths] == ["acc.png", "acc.svg"]
     assert all(path.stat().st_size > 1000 for path in paths)
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()
     assert sorted(path.name for path in paths[0].parent.iterdir()) == ["acc.png", "acc.svg"]
+
+
+def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
+    plt.close("all")
+    figure = plots.accuracy_vs_remaining(run)
+    image = plots.show_figure(figure, tmp_path / "figures", "acc")
+    assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == ["acc.png", "acc.svg"]
+    assert not plt.get_fignums()  # the inline backend will not show it a second time
+    assert image.png[:4] == b"\x89PNG"
+    assert image.alt == "lenet: test accuracy vs. weights remaining (mean ± std over trials)"
+    bundle = image._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "text/plain"}  # nothing printed besides the figure
+    html = bundle["text/html"]
+    assert html.startswith('<img src="data:image/png;base64,')
+    assert 'alt="lenet: test accuracy vs. weights remaining (mean ± std over trials)"' in html
+    pixels = int.from_bytes(image.png[16:20], "big")
+    assert image.width == round(pixels * plots.SCREEN_DPI / plots.DISPLAY_DPI)
+    quoted = plots.figure_image(plt.figure(), alt='a "quoted" <b>alt</b>')
+    assert (
+        'alt="a &quot;quoted&quot; &lt;b&gt;alt&lt;/b&gt;"'
+        in quoted._repr_mimebundle_()["text/html"]
+    )
 
 
 def test_missing_or_empty_tables_say_what_to_run(tmp_path):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from lthnb.reproduction import comparison_table, summary_markdown
+from lthnb.reproduction import comparison_table, rewinding_table, summary_markdown
 
 RESULTS = REPO / "docs" / "results" / "lenet_fashion_mnist"
 
@@ -52,3 +52,19 @@ def test_committed_summary_is_regenerated_from_the_committed_rounds():
     committed = (RESULTS / "summary.md").read_text()
     assert summary_markdown(RESULTS / "rounds.csv") == committed
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
+
+
+def test_rewinding_table_compares_the_same_rounds_of_two_runs():
+    theta0 = _rounds()
+    late = theta0.assign(
+        test_accuracy=theta0["test_accuracy"] + 0.01,
+        early_stop_iteration=theta0["early_stop_iteration"] + 500,
+    )
+    table = rewinding_table(theta0, late, percents=(51.0, 21.0))
+    assert list(table["round"]) == [1, 2]
+    assert table["late_minus_theta0_pp"].tolist() == pytest.approx([1.0, 1.0])
+    assert table["theta0_trials"].tolist() == [2, 2]
+    assert (table["late_early_stop_iteration"] - table["theta0_early_stop_iteration"]).tolist() == [
+        500,
+        500,
+    ]

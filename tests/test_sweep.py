@@ -44,7 +44,7 @@ def test_two_trials_on_two_worker_processes_merge_into_the_run_folder(sweep_para
         own = read_table(paths.trial(trial).rounds)
         merged = rounds[rounds["trial"] == trial].reset_index(drop=True)
         pd.testing.assert_frame_equal(merged, own)
-    assert set(read_table(paths.epochs)["trial"]) == {0, 1}
+    assert set(read_table(paths.evaluations)["trial"]) == {0, 1}
 
 
 def test_a_failed_trial_is_named_with_its_notebook(sweep_params, tmp_path):

@@ -4,6 +4,8 @@ tf_keras's optimizers update a variable with several element-wise ops, each a pa
 on a stack of ten LeNets that costs more than the matmuls. The fused kernels compute the same
 rules in one pass: Adam with epsilon outside the square root and bias correction folded into
 the step size, SGD momentum as `m = momentum * m - lr * g; w += m` (tf_keras's form).
+The learning rate is an input of every step (the clock's schedule); Adam's bias correction
+counts the steps since the round began, as a fresh optimizer of a rewound round would.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ class StackOptimizer:
 
     def __init__(self, params: Params, variables: list[tf.Variable]) -> None:
         self.kind = params.optimizer
-        self.learning_rate = params.learning_rate
         self.momentum = params.momentum
         self.variables = variables
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -47,7 +48,7 @@ class StackOptimizer:
             for name, slot in mine.items():
                 slot.assign(tf.gather(theirs[name].read_value(), slots))
 
-    def apply(self, gradients: list[tf.Tensor]) -> None:
+    def apply(self, gradients: list[tf.Tensor], learning_rate: tf.Tensor) -> None:
         self.iterations.assign_add(1)
         step = tf.cast(self.iterations, tf.float32)
         beta1_power, beta2_power = tf.pow(ADAM_BETA_1, step), tf.pow(ADAM_BETA_2, step)
@@ -59,7 +60,7 @@ class StackOptimizer:
                     v=slots["v"].handle,
                     beta1_power=beta1_power,
                     beta2_power=beta2_power,
-                    lr=self.learning_rate,
+                    lr=learning_rate,
                     beta1=ADAM_BETA_1,
                     beta2=ADAM_BETA_2,
                     epsilon=ADAM_EPSILON,
@@ -69,11 +70,11 @@ class StackOptimizer:
                 tf.raw_ops.ResourceApplyKerasMomentum(
                     var=variable.handle,
                     accum=slots["momentum"].handle,
-                    lr=self.learning_rate,
+                    lr=learning_rate,
                     grad=gradient,
                     momentum=self.momentum,
                 )
             else:
                 tf.raw_ops.ResourceApplyGradientDescent(
-                    var=variable.handle, alpha=self.learning_rate, delta=gradient
+                    var=variable.handle, alpha=learning_rate, delta=gradient
                 )
