@@ -67,7 +67,10 @@ def comparison_table(
 def rewinding_table(
     theta0: pd.DataFrame, late: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
 ) -> pd.DataFrame:
-    """Per paper sparsity: tickets rewound to θ0 against tickets rewound to θk (same rounds)."""
+    """Per paper sparsity: tickets rewound to θ0 against tickets rewound to θk, round by round
+    over the same trials (those the late-rewinding run has), so the comparison is paired."""
+    present = late.loc[late["kind"] == "ticket", ["trial", "round"]]
+    theta0 = theta0.merge(present, on=["trial", "round"])
     rows = []
     stats = {
         name: (
@@ -97,14 +100,15 @@ def rewinding_table(
 def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
     """The θ0-against-θk table as GitHub markdown."""
     table = rewinding_table(pd.read_csv(theta0_csv), pd.read_csv(late_csv))
-    titles = ["θ0 ticket acc. (%)", "θk ticket acc. (%)", "θk − θ0 (pp)"]
+    titles = ["trials θ0/θk", "θ0 ticket acc. (%)", "θk ticket acc. (%)", "θk − θ0 (pp)"]
     titles += ["θ0 early-stop iter.", "θk early-stop iter."]
     return _markdown_table(
         titles,
         (
             [
-                f"{r.theta0_accuracy:.2f} ± {r.theta0_accuracy_std:.2f}",
-                f"{r.late_accuracy:.2f} ± {r.late_accuracy_std:.2f}",
+                f"{r.theta0_trials}/{r.late_trials}",
+                _spread(r.theta0_accuracy, r.theta0_accuracy_std, r.theta0_trials),
+                _spread(r.late_accuracy, r.late_accuracy_std, r.late_trials),
                 f"{r.late_minus_theta0_pp:+.2f}",
                 f"{r.theta0_early_stop_iteration:.0f}",
                 f"{r.late_early_stop_iteration:.0f}",
@@ -113,6 +117,11 @@ def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
         ),
         table,
     )
+
+
+def _spread(mean: float, std: float, trials: int) -> str:
+    """'mean ± std', or the mean alone where one trial has no spread to show."""
+    return f"{mean:.2f} ± {std:.2f}" if trials > 1 else f"{mean:.2f}"
 
 
 def _markdown_table(titles: list[str], cells, table: pd.DataFrame) -> str:

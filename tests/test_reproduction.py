@@ -68,3 +68,11 @@ def test_rewinding_table_compares_the_same_rounds_of_two_runs():
         500,
         500,
     ]
+
+
+def test_rewinding_table_pairs_the_trials_of_the_late_run():
+    theta0 = _rounds()
+    late = theta0[(theta0["trial"] == 0) | (theta0["round"] < 2)]  # trial 1 stopped at round 1
+    table = rewinding_table(theta0, late, percents=(51.0, 21.0))
+    assert table["theta0_trials"].tolist() == [2, 1] == table["late_trials"].tolist()
+    assert table.iloc[1]["theta0_accuracy"] == pytest.approx(89.0)  # trial 0 alone
