@@ -4,9 +4,15 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from lthnb.reproduction import comparison_table, rewinding_table, summary_markdown
+from lthnb.reproduction import (
+    comparison_table,
+    rewinding_markdown,
+    rewinding_table,
+    summary_markdown,
+)
 
 RESULTS = REPO / "docs" / "results" / "lenet_fashion_mnist"
+LATE_REWINDING = REPO / "docs" / "results" / "lenet_fashion_mnist_rewind"
 
 
 def _rounds() -> pd.DataFrame:
@@ -76,3 +82,10 @@ def test_rewinding_table_pairs_the_trials_of_the_late_run():
     table = rewinding_table(theta0, late, percents=(51.0, 21.0))
     assert table["theta0_trials"].tolist() == [2, 1] == table["late_trials"].tolist()
     assert table.iloc[1]["theta0_accuracy"] == pytest.approx(89.0)  # trial 0 alone
+
+
+def test_committed_late_rewinding_summary_is_regenerated_from_the_committed_rounds():
+    committed = (LATE_REWINDING / "summary.md").read_text()
+    regenerated = rewinding_markdown(RESULTS / "rounds.csv", LATE_REWINDING / "rounds.csv")
+    assert regenerated == committed
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
