@@ -236,7 +236,6 @@ class Engine:
         self.template = template
         self.data = data
         self._runners: dict[int, StackRunner] = {}
-        self._record_at = 0
 
     def runner(self, size: int) -> StackRunner:
         if size not in self._runners:
@@ -257,7 +256,6 @@ class Engine:
         reports every evaluation of every network.
         """
         params, data = self.params, self.data
-        self._record_at = record_at
         runner = self.runner(len(jobs))
         runner.start(jobs)
         streams = [
@@ -285,7 +283,9 @@ class Engine:
                 outcome.iterations_trained = pause - start
                 if pause == record_at:
                     outcome.rewind_weights = runner.stack.weights(slot)
-                if self._record(outcome, pause, metrics[slot], evaluate, on_evaluation, index):
+                if self._record(
+                    outcome, pause, metrics[slot], evaluate, record_at, on_evaluation, index
+                ):
                     going_on.append(slot)
                 else:
                     self._leave(outcome, runner, slot)
@@ -301,8 +301,9 @@ class Engine:
         self._test(jobs, outcomes)
         return outcomes
 
-    def _record(self, outcome, iteration, metrics, evaluate, report, index) -> bool:
-        """Book a pause's metrics; False when the network leaves the stack here."""
+    def _record(self, outcome, iteration, metrics, evaluate, record_at, report, index) -> bool:
+        """Book a pause's metrics; False when the network leaves the stack here (early stopping
+        never before the rewind point `record_at`)."""
         if not np.all(np.isfinite(metrics[: 4 if evaluate else 2])):
             outcome.diverged = True
             return False
@@ -326,7 +327,7 @@ class Engine:
         losses = [row["val_loss"] for row in outcome.evaluations]
         return not (
             params.early_stopping
-            and iteration >= self._record_at
+            and iteration >= record_at
             and should_stop(losses, params.patience, params.min_delta)
         )
 

@@ -167,13 +167,16 @@ class TrialState:
     @property
     def last_round(self) -> int:
         """The latest round with a completed unit; -1 before any."""
-        return max((int(unit.split("/")[0]) for unit in self.completed), default=-1)
+        return self._last_round_of(self.completed)
 
     @property
     def last_ticket_round(self) -> int:
         """The latest round whose ticket is done; -1 before any."""
-        rounds = [int(unit.split("/")[0]) for unit in self.completed if unit.endswith("/ticket")]
-        return max(rounds, default=-1)
+        return self._last_round_of(unit for unit in self.completed if unit.endswith("/ticket"))
+
+    @staticmethod
+    def _last_round_of(units) -> int:
+        return max((int(unit.split("/")[0]) for unit in units), default=-1)
 
     def ended_before(self, round_index: int) -> bool:
         """A diverged ticket ends its trial: its weights are no base for the next mask."""
