@@ -7,7 +7,7 @@ PARAMS   ?= params/demo.yaml
 BIN      := $(VENV)/bin
 NAME     := $(basename $(notdir $(PARAMS)))
 REPORTS  := reports/$(NAME)
-NOTEBOOKS := 01_dataset 02_model 03_pruning_percent 04_train 05_plot
+NOTEBOOKS := 01_dataset 02_model 03_pruning_percent 04_train 05_plot 06_analysis 07_stability
 FASHION  := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup data test lint format demo report lab clean bench

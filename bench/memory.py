@@ -38,7 +38,7 @@ def main() -> None:
             dense_units=[100, 30],
             rounds=ROUNDS,
             trials=2,
-            random_reinit=True,
+            controls=["reinit"],
             iterations=50,
             eval_every=10,
             train_subset=3000,

@@ -1,16 +1,20 @@
 """How fast lthnb trains, against the old per-batch loop and plain Keras `fit` (not a test).
 
-Times whole calls (never callback timestamps: `fit` was seen returning seconds after its last
-epoch ended), the fastest of two after a warm-up call, per trial-epoch of Fashion-MNIST's 60K
-training images:
+Per trial-epoch of Fashion-MNIST's 60K training images, the fastest of two after a warm-up call
+(never callback timestamps: `fit` was seen returning seconds after its last epoch ended). The
+old loop and `fit` are timed as whole calls; lthnb as the time spent in its compiled chunks
+(training with its validation evaluations), which leaves out what a round pays once (loading
+the stack, the test evaluation, reading weights out): over a real round's 20K-50K iterations
+that is negligible, but over the bench's short epochs (scaled x12 for Conv-2) it is not.
   (A) per-batch Python loop over a compiled GradientTape step, gradients masked (the old code)
   (B) plain Keras `fit` of the unpruned net, batch 60, no validation
   (C) lthnb's engine training one network (a stack of one) with half its weights pruned,
       validation (5K images) every 100 iterations as in the paper; the same with one
       evaluation per epoch; and a dense network (round 0: the mask multiply is skipped)
   (D) lthnb's engine training all networks of a round together: the `trials` of the
-      architecture's params file (round 0), and twice that (pruned rounds: tickets and their
-      controls), evaluated every 100 iterations, pruned and dense
+      architecture's params file (round 0), twice that (tickets and one control each) and five
+      times that (tickets and all four controls), evaluated every 100 iterations, pruned and
+      dense
 LeNet runs a full epoch; Conv-2 a subset, scaled to 60K (said in the output). It also measures
 a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS.
 
@@ -33,7 +37,7 @@ import tf_keras  # noqa: E402
 
 from lthnb.clock import steps_per_epoch  # noqa: E402
 from lthnb.data import Splits, load_dataset  # noqa: E402
-from lthnb.engine import DataTensors, Engine, NetworkJob  # noqa: E402
+from lthnb.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
 from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
 from lthnb.models import build_model  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
@@ -48,16 +52,34 @@ REPEATS = 2
 
 
 def timed(function, *args) -> float:
-    """Seconds for a whole call: the fastest of REPEATS, after a warm-up call (tracing,
-    allocation). This machine's timings wander by 15% from call to call; the minimum is the
-    steadiest figure."""
+    """Seconds of a call: the fastest of REPEATS, after a warm-up call (tracing, allocation).
+    A call that returns a float reports its own seconds; others are timed whole. This
+    machine's timings wander by 15% from call to call; the minimum is the steadiest figure."""
     function(*args)
     seconds = []
     for _ in range(REPEATS):
         start = time.perf_counter()
-        function(*args)
-        seconds.append(time.perf_counter() - start)
+        reported = function(*args)
+        seconds.append(reported if isinstance(reported, float) else time.perf_counter() - start)
     return min(seconds)
+
+
+class ChunkClock:
+    """Adds up the seconds spent in `StackRunner.chunk` (training and its evaluations)."""
+
+    seconds = 0.0
+    _chunk = StackRunner.chunk
+
+    @classmethod
+    def install(cls) -> None:
+        def chunk(runner: StackRunner, *args):
+            start = time.perf_counter()
+            try:
+                return cls._chunk(runner, *args)
+            finally:
+                cls.seconds += time.perf_counter() - start
+
+        StackRunner.chunk = chunk
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -123,15 +145,21 @@ def old_loop(model, masks, x, y, batch: int) -> None:
 
 
 def engine_epoch(params, template, data: DataTensors, size: int, pruned: bool, eval_every: int):
-    """(C)/(D): one epoch of `size` networks through the engine (a whole `train` call: chunks,
-    evaluations, the test evaluation), each with its own batches, half pruned or dense."""
+    """(C)/(D): one epoch of `size` networks through the engine, each with its own batches,
+    half pruned or dense; the call returns the seconds its chunks took."""
     epoch = steps_per_epoch(data.train_size, params.batch_size)
     params = params.replace(iterations=epoch, eval_every=min(eval_every, epoch))
     weights = get_weights(template)
     masks = half_masks(template) if pruned else dense_masks(kernels_of(weights))
     jobs = [NetworkJob(weights, masks, seed) for seed in range(size)]
     engine = Engine(params, template, data)
-    return lambda: engine.train(jobs)
+
+    def train() -> float:
+        ChunkClock.seconds = 0.0
+        engine.train(jobs)
+        return ChunkClock.seconds
+
+    return train
 
 
 def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
@@ -161,15 +189,16 @@ def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
     if detailed:
         once = engine_epoch(params, template, data, 1, True, FULL)
         times["C_lthnb_masked_eval_per_epoch"] = scale * timed(once)
-    sizes = (params.trials, 2 * params.trials) if detailed else (params.trials,)
+    sizes = (params.trials, 2 * params.trials, 5 * params.trials) if detailed else (params.trials,)
     for size in sizes:
         epoch = engine_epoch(params, template, data, size, True, 100)
         times[f"D_together_{size}"] = scale * timed(epoch) / size
     if detailed:
-        epoch = engine_epoch(params, template, data, sizes[-1], False, 100)
-        times[f"D_dense_{sizes[-1]}"] = scale * timed(epoch) / sizes[-1]
-        epoch = engine_epoch(params, template, data, sizes[-1], True, FULL)
-        times[f"D_together_{sizes[-1]}_eval_per_epoch"] = scale * timed(epoch) / sizes[-1]
+        pair = sizes[1]  # tickets and one control each
+        epoch = engine_epoch(params, template, data, pair, False, 100)
+        times[f"D_dense_{pair}"] = scale * timed(epoch) / pair
+        epoch = engine_epoch(params, template, data, pair, True, FULL)
+        times[f"D_together_{pair}_eval_per_epoch"] = scale * timed(epoch) / pair
     return times
 
 
@@ -184,6 +213,7 @@ def lthnb_best(figures: dict[str, float]) -> float:
 
 
 def main() -> None:
+    ChunkClock.install()
     splits = load_dataset("fashion_mnist", validation_size=5000, seed=0)
     print(f"machine: {os.cpu_count()} CPU cores; TensorFlow {tf.__version__}")
     limit = matmul_gflops()
@@ -223,6 +253,11 @@ def main() -> None:
     print(
         f"masks' cost, {size} networks together: "
         f"{lenet[f'D_together_{size}'] / lenet[f'D_dense_{size}']:.3f}"
+    )
+    trials = min(int(key.split("_")[2]) for key in lenet if key.startswith("D_together_"))
+    print(
+        "per-network seconds, tickets with all four controls against one control each: "
+        f"{lenet[f'D_together_{5 * trials}'] / lenet[f'D_together_{2 * trials}']:.3f}"
     )
     evaluation_cost = lenet["C_lthnb_masked"] / lenet["C_lthnb_masked_eval_per_epoch"]
     stacked_evaluation_cost = (

@@ -4,9 +4,9 @@ A trial is a sequence of units (round, kind): round 0 trains the dense net from 
 `iterations`; every later round prunes from the trained weights of the previous round (or of
 round 0, one-shot), rewinds the survivors to theta0 or, with late rewinding, to their weights
 after k = `rewind_iteration` iterations of round 0, and trains the ticket from iteration k to
-the same end. With `random_reinit` the same mask is also trained from a fresh initialisation
-(the control). After each unit the trial's tables and state are saved, so a rerun continues
-after the last completed unit.
+the same end. Each of the `controls` (lthnb.controls) trains beside the ticket in the same
+stack. After each unit the trial's tables and state are saved, so a rerun continues after the
+last completed unit; controls added to a finished run train for its finished rounds.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import pandas as pd
 import tensorflow as tf
 import tf_keras
 
+from lthnb.controls import control_start
 from lthnb.data import Splits, load_dataset
 from lthnb.device import configure_device
 from lthnb.engine import DataTensors, Engine, NetworkJob, UnitOutcome
+from lthnb.kinds import KIND_CODES, TICKET
 from lthnb.masked_model import (
     export_stripped,
     get_weights,
@@ -45,23 +47,22 @@ from lthnb.results import (
     load_state,
     merge_trials,
     open_run,
+    read_round_record,
     read_ticket_info,
     save_state,
     trial_writer,
     write_arrays,
+    write_round_record,
     write_table,
     write_ticket_info,
 )
-from lthnb.schedule import keep_counts, layer_rates
+from lthnb.schedule import frozen_layers, keep_counts, layer_rates
 from lthnb.tensorboard_log import UnitLog
-
-TICKET, REINIT = "ticket", "reinit"
-KIND_CODES = {TICKET: 1, REINIT: 2}
 
 
 def round_kinds(params: Params, round_index: int) -> list[str]:
-    """The units of a round: its ticket, and its control where there is a mask to control."""
-    return [TICKET, REINIT] if params.random_reinit and round_index > 0 else [TICKET]
+    """The units of a round: its ticket, and its controls where there is a mask to control."""
+    return [TICKET, *params.controls] if round_index > 0 else [TICKET]
 
 
 def unit_folder(trial: int, round_index: int, kind: str) -> str:
@@ -166,25 +167,33 @@ class Experiment:
         masks = dense_masks(kernels_of(theta0))
         return TrialState(theta0=theta0, masks=masks, trained_kernels=kernels_of(theta0))
 
-    def _masks_for(self, round_index: int, state: TrialState) -> dict[str, np.ndarray]:
-        """The round's masks, for its ticket and its control alike."""
-        if round_index == 0 or state.is_done(round_index, TICKET):
+    def _ticket_masks(self, round_index: int, book: TrialBooks) -> dict[str, np.ndarray]:
+        """The round's ticket masks: new ones, or the saved ones where its ticket is done."""
+        state = book.state
+        if round_index == 0 or round_index == state.last_ticket_round:
             return state.masks
+        if state.is_done(round_index, TICKET):  # controls added to a finished round
+            return read_round_record(book.paths.round_record(round_index))[0]
         keep = keep_counts(self.sizes, self.rates, round_index)
-        return next_masks(state.trained_kernels, state.masks, keep, self.params.pruning_scope)
+        frozen = frozen_layers(self.rates)
+        return next_masks(
+            state.trained_kernels, state.masks, keep, self.params.pruning_scope, frozen
+        )
 
-    def _job(self, trial: int, round_index: int, kind: str, state: TrialState) -> NetworkJob:
+    def _job(self, trial: int, round_index: int, kind: str, book: TrialBooks) -> NetworkJob:
+        state = book.state
         seed = unit_seed(self.params, trial, round_index, kind)
-        if kind == REINIT:
-            start = get_weights(self.build(seed))
-        elif state.rewind is not None and round_index > 0:
-            start = state.rewind
-        else:
-            start = state.theta0
-        return NetworkJob(start, self._masks_for(round_index, state), seed)
+        rewound = state.rewind is not None and round_index > 0
+        start = state.rewind if rewound else state.theta0
+        masks = self._ticket_masks(round_index, book)
+        if kind == TICKET:
+            return NetworkJob(start, masks, seed)
+        fresh = get_weights(self.build(seed))
+        weights, masks = control_start(kind, start, masks, fresh, np.random.default_rng(seed))
+        return NetworkJob(weights, masks, seed)
 
     def _run_round(self, round_index: int, units, books: dict[int, TrialBooks], bar) -> None:
-        jobs = [self._job(trial, round_index, kind, books[trial].state) for trial, kind in units]
+        jobs = [self._job(trial, round_index, kind, books[trial]) for trial, kind in units]
         percents = [total_percent_remaining(job.masks) for job in jobs]
         bar.set_postfix({"networks": len(jobs), "remaining": f"{min(percents):.1f}%"})
         logs = [  # none for units retrained only for company: their curves are logged already
@@ -259,8 +268,8 @@ class Experiment:
             write_table(getattr(paths, name), tables[name])
         round_index = unit["round"]
         if unit["kind"] == TICKET:
-            write_arrays(
-                paths.round_record(round_index), round_record(masks, outcome.final_weights)
+            write_round_record(
+                paths.round_record(round_index), masks, kernels_of(outcome.final_weights)
             )
             state.masks = masks
             if round_index == 0 or self.params.pruning_method == "iterative":
@@ -315,14 +324,6 @@ class Experiment:
                 "zipped_bytes": zipped,
             },
         )
-
-
-def round_record(masks, final_weights) -> dict[str, np.ndarray]:
-    """What 05's explorer shows of a ticket round: its masks and trained kernels (float16)."""
-    record = {f"mask:{name}": mask.astype(np.uint8) for name, mask in masks.items()}
-    for name, kernel in kernels_of(final_weights).items():
-        record[f"trained:{name}"] = kernel.astype(np.float16)
-    return record
 
 
 def _check_pruned_are_zero(weights, masks) -> None:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from lthnb.paths import RunPaths, TrialPaths
 from lthnb.plots import figure_image
 from lthnb.progress import headless
-from lthnb.results import RunFolderError, load_state
+from lthnb.results import RunFolderError, load_state, read_round_record
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,10 @@ def read_round(
     paths = RunPaths(Path(run_dir)).trial(trial)
     if round_index is None:
         round_index = max(recorded_rounds(run_dir).get(trial, [0]))
-    path = paths.round_record(round_index)
-    if not path.exists():
-        raise RunFolderError(f"{path} does not exist; run 04_train for trial {trial} first")
     state = load_state(paths.state)
     if state is None:
         raise RunFolderError(f"{paths.state} does not exist; run 04_train for trial {trial} first")
-    with np.load(path, allow_pickle=False) as archive:
-        masks = {k.split(":", 1)[1]: archive[k] for k in archive.files if k.startswith("mask:")}
-        trained = {
-            k.split(":", 1)[1]: archive[k].astype(np.float32)
-            for k in archive.files
-            if k.startswith("trained:")
-        }
+    masks, trained = read_round_record(paths.round_record(round_index))
     theta0 = {name: state.theta0[f"{name}/kernel"] for name in masks}
     return RoundRecord(trial, round_index, masks, trained, theta0)
 

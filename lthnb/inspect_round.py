@@ -5,7 +5,7 @@
 - `rewind_check`: the exported ticket (`ticket.keras`, the rewound weights times the final mask)
   holds θ0 (θk with late rewinding) bit for bit where the mask keeps a weight, exactly 0 where it
   prunes one, and the round's trained weights are exactly 0 where pruned;
-- `ticket_vs_control`: the ticket of that round against the dense net and its control.
+- `ticket_vs_control`: the ticket of that round against the dense net and each of its controls.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from lthnb.explore import read_round, recorded_rounds
+from lthnb.kinds import TICKET
 from lthnb.paths import RunPaths
 from lthnb.results import RunFolderError, TrialState, load_state
+from lthnb.statistics import controls_in
 
 TOTAL = "all prunable"
 
@@ -129,15 +131,17 @@ def rewind_check(run_dir: str | Path, trial: int, round_index: int) -> pd.DataFr
 
 
 def ticket_vs_control(rounds: pd.DataFrame, trial: int, round_index: int) -> pd.DataFrame:
-    """The trial's dense net (round 0), and the round's ticket and control, from rounds.csv.
+    """The trial's dense net (round 0), and the round's ticket and each control it trained, from
+    rounds.csv; `network` names the kind (lthnb.kinds), in kinds' order.
 
     Round 0 is the dense net itself: its table has that one row.
     """
     rows = rounds[rounds["trial"] == trial]
-    units = {"dense": rows[(rows["round"] == 0) & (rows["kind"] == "ticket")]}
+    units = {"dense": rows[(rows["round"] == 0) & (rows["kind"] == TICKET)]}
     if round_index > 0:
-        units["ticket"] = rows[(rows["round"] == round_index) & (rows["kind"] == "ticket")]
-        units["control"] = rows[(rows["round"] == round_index) & (rows["kind"] == "reinit")]
+        in_round = rows[rows["round"] == round_index]
+        for kind in (TICKET, *controls_in(in_round)):
+            units[kind] = in_round[in_round["kind"] == kind]
     table = pd.DataFrame(
         [
             {
@@ -152,7 +156,7 @@ def ticket_vs_control(rounds: pd.DataFrame, trial: int, round_index: int) -> pd.
             for _, row in unit.iterrows()
         ]
     )
-    needed = "ticket" if round_index > 0 else "dense"
+    needed = TICKET if round_index > 0 else "dense"
     if needed not in set(table.get("network", [])):
         raise RunFolderError(f"rounds.csv has no ticket of trial {trial}, round {round_index}")
     return table

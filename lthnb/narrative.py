@@ -2,7 +2,8 @@
 
 05_plot prints these under its figures and 04_train under its look inside one round, so no
 sentence in a report is typed by hand where the data could contradict it. Every number is a
-mean over trials (plots.mean_std, the statistic the figures draw). No TensorFlow here.
+mean over trials (statistics.mean_std, the statistic the figures draw); whether a ticket beats a
+control is decided by the 95% CI of their gap (statistics.ticket_gaps). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import numpy as np
 import pandas as pd
 
 from lthnb.explore import RoundRecord, input_image
-from lthnb.plots import RunTables, default_rounds, format_percent, layer_percents, mean_std
+from lthnb.kinds import CONTROLS, LABELS, TICKET
+from lthnb.plots import RunTables, default_rounds, format_percent, layer_percents
+from lthnb.statistics import CONFIDENCE, by_round, controls_in, mean_std, ticket_gaps
 
-CONTROL = "random-reinit controls"
+NO_CONTROL = "No control was trained (controls is empty)."
+EXCLUDES_ZERO = f"{CONFIDENCE:.0%} CI of the gap excludes 0"
+NO_INTERVAL = f"no {CONFIDENCE:.0%} CI: it needs two or more trials that differ"
 
 
 def _runs(runs: RunTables | Sequence[RunTables]) -> list[RunTables]:
@@ -28,10 +33,6 @@ def _per_run(runs, sentence) -> str:
     if len(runs) == 1:
         return sentence(runs[0])
     return "\n\n".join(f"**{run.label}**: {sentence(run)}" for run in runs)
-
-
-def _by_round(run: RunTables, kind: str, value: str, scale: float = 1.0) -> pd.DataFrame:
-    return mean_std(run.rounds[run.rounds["kind"] == kind], value, scale=scale)
 
 
 def _at(stats: pd.DataFrame, round_index: int) -> str:
@@ -50,7 +51,7 @@ def accuracy(runs: RunTables | Sequence[RunTables]) -> str:
 
 
 def _accuracy(run: RunTables) -> str:
-    tickets = _by_round(run, "ticket", "test_accuracy", 100.0)
+    tickets = by_round(run.rounds, TICKET, "test_accuracy", 100.0)
     dense = tickets["mean"].get(0, np.nan)
     pruned = tickets.drop(index=0, errors="ignore")
     if pruned.empty or np.isnan(dense):
@@ -72,7 +73,7 @@ def _accuracy(run: RunTables) -> str:
             for index, (above, rounds) in enumerate(segments)
         ]
         tickets_text = f"Tickets are {_join(parts)}."
-    return f"{opening} {tickets_text} {_controls(run, tickets)}"
+    return f"{opening} {tickets_text} {_each_control(run, _accuracy_control)}"
 
 
 MAX_SEGMENTS = 4  # above/below stretches named one by one; more are summarised
@@ -109,30 +110,83 @@ def _segment_text(
     return f"{'at or above' if above else 'below'} it {where} ({by})"
 
 
-def _controls(run: RunTables, tickets: pd.DataFrame) -> str:
-    """Where the controls fall below the tickets: the round from which they stay below."""
-    controls = _by_round(run, "reinit", "test_accuracy", 100.0)
-    if controls.empty:
-        return "No controls were trained (random_reinit is off)."
-    gap = (tickets["mean"] - controls["mean"]).reindex(controls.index)
-    ahead = gap > 0  # ticket above its control; a diverged control (NaN) is not counted
-    last = controls.index[-1]
+def _each_control(run: RunTables, sentence) -> str:
+    """`sentence(run, control)` for every control the run trained, in kinds' order."""
+    controls = controls_in(run.rounds)
+    return " ".join(sentence(run, control) for control in controls) if controls else NO_CONTROL
+
+
+def _name(control: str) -> str:
+    return f"{LABELS[control]} controls"
+
+
+def _capital(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def _compared(run: RunTables, control: str, value: str, scale: float) -> tuple[pd.DataFrame, str]:
+    """The ticket − control gaps of the rounds where both have a value, and a note counting the
+    diverged networks left out of them, so that none goes unmentioned."""
+    gaps = ticket_gaps(run.rounds, control, value, scale)
+    count = int(gaps["diverged"].sum())
+    note = f" {count} diverged network{'s are' if count > 1 else ' is'} left out." if count else ""
+    return gaps.dropna(subset=["gap"]), note
+
+
+def _accuracy_control(run: RunTables, control: str) -> str:
+    """Where tickets beat a control, judged by the 95% CI of the gap: from which percent on."""
+    gaps, left_out = _compared(run, control, "test_accuracy", 100.0)
+    name = _name(control)
+    if gaps.empty:
+        return f"{_capital(name)} have no result to compare with the tickets.{left_out}"
+    if gaps["low"].isna().all():
+        last = gaps.index[-1]
+        return (
+            f"{_capital(name)} are below the tickets at {int((gaps['gap'] > 0).sum())} of "
+            f"{len(gaps)} pruned rounds (ticket − control at {_at(gaps, last)}: "
+            f"{gaps['gap'][last]:+.2f} pp; {NO_INTERVAL}).{left_out}"
+        )
+    ahead = gaps["significant"] & (gaps["gap"] > 0)
+    behind = gaps["significant"] & (gaps["gap"] < 0)
+    if not ahead.any() and not behind.any():
+        return (
+            f"{_capital(name)} are never significantly behind the tickets: the {CONFIDENCE:.0%} "
+            f"CI of the gap includes 0 at every pruned round.{left_out}"
+        )
+    control_ahead = (
+        f"significantly ahead of the tickets at {int(behind.sum())} of {len(gaps)} pruned rounds "
+        f"({EXCLUDES_ZERO})"
+    )
+    if not ahead.any():
+        return (
+            f"{_capital(name)} are never significantly behind the tickets, and {control_ahead}."
+            + left_out
+        )
+    text = _tickets_ahead(name, gaps, ahead)
+    if behind.any():
+        text += f" {_capital(name)} are {control_ahead}."
+    return text + left_out
+
+
+def _tickets_ahead(name: str, gaps: pd.DataFrame, ahead: pd.Series) -> str:
+    """'Tickets beat <name> from 51.2% remaining on (...)': the rounds where the CI of the gap
+    lies above 0, told as the stretch that reaches the sparsest round where there is one."""
+    last = gaps.index[-1]
     if ahead.all():
         return (
-            f"{CONTROL.capitalize()} are below the tickets at every pruned round, by "
-            f"{gap.min():.2f} to {gap.max():.2f} pp ({gap[last]:.2f} pp at {_at(tickets, last)})."
+            f"Tickets beat {name} at every pruned round ({EXCLUDES_ZERO}), by "
+            f"{gaps['gap'].min():.2f} to {gaps['gap'].max():.2f} pp."
         )
-    if not ahead.any():
-        return f"{CONTROL.capitalize()} match or beat the tickets at every pruned round."
     if ahead[last]:
         start = ahead.index[(~ahead).to_numpy().nonzero()[0][-1] + 1]
         return (
-            f"{CONTROL.capitalize()} fall below the tickets from {_at(tickets, start)} "
-            f"remaining on, by {gap[last]:.2f} pp at {_at(tickets, last)}."
+            f"Tickets beat {name} from {_at(gaps, start)} remaining on ({EXCLUDES_ZERO}), by "
+            f"{gaps['gap'][last]:.2f} pp at {_at(gaps, last)}."
         )
     return (
-        f"{CONTROL.capitalize()} are below the tickets at {int(ahead.sum())} of {len(ahead)} "
-        f"pruned rounds; at {_at(tickets, last)} they are {-gap[last]:+.2f} pp against them."
+        f"Tickets beat {name} at {int(ahead.sum())} of {len(gaps)} pruned rounds "
+        f"({EXCLUDES_ZERO}), the last at {_at(gaps, ahead[ahead].index[-1])}; at "
+        f"{_at(gaps, last)} the gap is {gaps['gap'][last]:+.2f} pp."
     )
 
 
@@ -142,7 +196,7 @@ def early_stop(runs: RunTables | Sequence[RunTables]) -> str:
 
 
 def _early_stop(run: RunTables) -> str:
-    tickets = _by_round(run, "ticket", "early_stop_iteration")
+    tickets = by_round(run.rounds, TICKET, "early_stop_iteration")
     dense = tickets["mean"].get(0, np.nan)
     pruned = tickets.drop(index=0, errors="ignore").dropna(subset=["mean"])
     opening = (
@@ -164,15 +218,30 @@ def _early_stop(run: RunTables) -> str:
             f"{opening}; no ticket reaches it sooner (the earliest: iteration {earliest:.0f} "
             f"at {_at(tickets, fastest)})."
         )
-    controls = _by_round(run, "reinit", "early_stop_iteration").dropna(subset=["mean"])
-    if controls.empty:
-        return first
-    later = controls["mean"] > tickets["mean"].reindex(controls.index)
-    last = controls.index[-1]
+    return f"{first} {_each_control(run, _early_stop_control)}"
+
+
+def _early_stop_control(run: RunTables, control: str) -> str:
+    """At how many pruned rounds a control stops later than the tickets, and significantly so."""
+    gaps, left_out = _compared(run, control, "early_stop_iteration", 1.0)
+    name = _capital(_name(control))
+    if gaps.empty:
+        return f"{name} have no early stop to compare with the tickets'.{left_out}"
+    last = gaps.index[-1]
+    at_last = (
+        f"at {_at(gaps, last)}: iteration {gaps['control'][last]:.0f} against "
+        f"{gaps['ticket'][last]:.0f}"
+    )
+    if gaps["low"].isna().all():
+        later = int((gaps["gap"] < 0).sum())
+        return (
+            f"{name} stop later than the tickets at {later} of {len(gaps)} pruned rounds "
+            f"({at_last}; {NO_INTERVAL}).{left_out}"
+        )
+    later = int((gaps["significant"] & (gaps["gap"] < 0)).sum())
     return (
-        f"{first} {CONTROL.capitalize()} stop later than the tickets at {int(later.sum())} of "
-        f"{len(later)} pruned rounds (at {_at(tickets, last)}: iteration "
-        f"{controls['mean'][last]:.0f} against {tickets['mean'][last]:.0f})."
+        f"{name} stop significantly later than the tickets ({EXCLUDES_ZERO}) at {later} of "
+        f"{len(gaps)} pruned rounds ({at_last}).{left_out}"
     )
 
 
@@ -268,15 +337,15 @@ def input_connections(record: RoundRecord) -> str:
 
 
 def round_comparison(table: pd.DataFrame) -> str:
-    """The ticket against the dense net and its control, from inspect_round.ticket_vs_control."""
+    """The ticket against the dense net and its controls, from inspect_round.ticket_vs_control."""
     rows = table.set_index("network")
     dense = rows.loc["dense"]
-    if "ticket" not in rows.index:
+    if TICKET not in rows.index:
         return (
             f"Round 0 is the dense network: {dense['test accuracy %']:.2f}% test accuracy, early "
             f"stop at iteration {dense['early-stop iteration']:.0f}. No round is pruned yet."
         )
-    ticket = rows.loc["ticket"]
+    ticket = rows.loc[TICKET]
     text = (
         f"With {format_percent(ticket['% weights left'])}% of weights left (round "
         f"{ticket['round']}), the ticket reaches {ticket['test accuracy %']:.2f}% test accuracy "
@@ -284,11 +353,18 @@ def round_comparison(table: pd.DataFrame) -> str:
         f"and stops early at iteration {ticket['early-stop iteration']:.0f} (dense: "
         f"{dense['early-stop iteration']:.0f})."
     )
-    if "control" not in rows.index:
-        return text + " No control was trained (random_reinit is off)."
-    control = rows.loc["control"]
+    controls = [network for network in rows.index if network in CONTROLS]
+    if not controls:
+        return f"{text} {NO_CONTROL}"
+    return " ".join([text, *(_control_in_round(rows.loc[c], ticket, c) for c in controls)])
+
+
+def _control_in_round(control: pd.Series, ticket: pd.Series, kind: str) -> str:
+    if control["diverged"]:
+        return f"Its {LABELS[kind]} control diverged."
+    accuracy = control["test accuracy %"]
     return (
-        f"{text} Its random-reinit control reaches {control['test accuracy %']:.2f}% "
-        f"({control['test accuracy %'] - ticket['test accuracy %']:+.2f} pp against the ticket) "
-        f"at iteration {control['early-stop iteration']:.0f}."
+        f"Its {LABELS[kind]} control reaches {accuracy:.2f}% "
+        f"({accuracy - ticket['test accuracy %']:+.2f} pp against the ticket) at iteration "
+        f"{control['early-stop iteration']:.0f}."
     )

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from lthnb.kinds import CONTROLS
+
 ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
 DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
 # Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
@@ -123,7 +125,25 @@ class Params:
     rewind_iteration: int = _param(
         0, "rewind survivors to the weights after k iterations of round 0 (0: theta0)", minimum=0
     )
-    random_reinit: bool = _param(False, "also train each mask from a fresh init (control)")
+    controls: list[str] = _param(
+        [],
+        "controls beside each ticket: reinit | random_mask | reshuffle | same_sign",
+        item_choices=CONTROLS,
+        unique=True,
+    )
+    stability_rewind_iterations: list[int] = _param(
+        [0],
+        "07: the two copies start from theta_k for each k listed",
+        item_minimum=0,
+        unique=True,
+    )
+    stability_rounds: list[int] = _param(
+        [0],
+        "07: rounds whose masks are analysed (0: the dense net)",
+        item_minimum=0,
+        unique=True,
+    )
+    stability_points: int = _param(30, "07: evenly spaced alphas on each linear path", minimum=2)
     validation_size: int = _param(5000, "training images held out for validation", minimum=1)
     train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
     output_dir: str | None = _param(None, "run folder; null: runs/<arch>")
@@ -157,6 +177,8 @@ REMOVED_PARAMETERS = {
     "max_epochs": "the iteration clock replaced it; set iterations (e.g. 50000 for LeNet)",
     "rewind_epochs": "the iteration clock replaced it; set rewind_iteration (0: rewind to theta0)",
     "trials_together": "every round now trains as one stack; delete the line",
+    "random_reinit": "controls replaced it; write controls: [reinit] for true, controls: [] "
+    "for false",
 }
 
 
@@ -292,9 +314,29 @@ def _check_value(name: str, value: Any, hint: Any, rules: Mapping[str, Any]) -> 
             f"{name}: {_show(value)} is out of range; it must be in [{rules.get('minimum', 0)}, "
             f"{rules['below']})"
         )
+    if "item_choices" in rules:
+        _check_items(name, value, rules["item_choices"])
     if "item_minimum" in rules and any(item < rules["item_minimum"] for item in value):
         raise ParamsError(f"{name}: {_show(value)} must hold integers >= {rules['item_minimum']}")
+    if rules.get("unique"):
+        _check_unique(name, value)
     return value
+
+
+def _check_items(name: str, value: list, choices: tuple[str, ...]) -> None:
+    """A list drawn from `choices`."""
+    unknown = [item for item in value if item not in choices]
+    if unknown:
+        raise ParamsError(
+            f"{name}: {', '.join(map(_show, unknown))} unknown; known: {', '.join(choices)}"
+        )
+
+
+def _check_unique(name: str, value: list) -> None:
+    """Each item at most once (a duplicate would train or analyse the same thing twice)."""
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ParamsError(f"{name}: {', '.join(map(str, repeated))} given twice; list each once")
 
 
 def _check_type(name: str, value: Any, hint: Any) -> Any:
@@ -406,6 +448,7 @@ def _check_consistency(params: Params) -> None:
             f"eval_every: {params.eval_every} exceeds iterations ({params.iterations}); "
             "evaluate at least once per round"
         )
+    _check_stability(params)
     milestones = params.lr_milestones
     if any(later <= earlier for earlier, later in zip(milestones, milestones[1:], strict=False)):
         raise ParamsError(f"lr_milestones: {milestones} must be strictly increasing")
@@ -418,3 +461,37 @@ def _check_consistency(params: Params) -> None:
         raise ParamsError(
             "dense_units: conv nets need at least one hidden dense layer, e.g. [256, 256]"
         )
+    rates = _prunable_rates(params)
+    if params.rounds > 0 and not any(rates.values()):
+        raise ParamsError(
+            f"{', '.join(rates)}: 0 for every prunable layer of {params.arch} with rounds: "
+            f"{params.rounds}, so nothing could be pruned; set one of them > 0 (a rate of 0 "
+            "leaves its layers alone) or rounds: 0"
+        )
+
+
+def _check_stability(params: Params) -> None:
+    """The instability analysis needs a unit to study, inside the budget and the run's rounds."""
+    for name in ("stability_rewind_iterations", "stability_rounds"):
+        if not getattr(params, name):
+            raise ParamsError(f"{name}: [] leaves nothing to analyse; give at least one, e.g. [0]")
+    late = [k for k in params.stability_rewind_iterations if k >= params.iterations]
+    if late:
+        raise ParamsError(
+            f"stability_rewind_iterations: {_show(late)} must be < iterations "
+            f"({params.iterations}); the copies train from iteration k to that end"
+        )
+    beyond = [r for r in params.stability_rounds if r > params.rounds]
+    if beyond:
+        raise ParamsError(
+            f"stability_rounds: {_show(beyond)} beyond rounds ({params.rounds}); use 0 (dense) "
+            f"to {params.rounds}"
+        )
+
+
+def _prunable_rates(params: Params) -> dict[str, float]:
+    """The rate parameters of the layer kinds `arch` has (LeNet has no conv layers)."""
+    rates = {"conv_rate": params.conv_rate} if params.arch != "lenet" else {}
+    if params.dense_units:
+        rates["dense_rate"] = params.dense_rate
+    return {**rates, "output_rate": params.output_rate}

@@ -8,7 +8,13 @@
     evaluations.csv, rounds.csv  this trial's rows
     ticket.keras, ticket_masks.npz  the final winning ticket (stripped of tfmot wrappers)
     ticket.json                  its sizes
+    rounds/round_001.npz         each ticket round's masks and trained kernels
     writer.lock                  held while a process trains this trial
+<run_dir>/stability/             the instability analysis (07_stability):
+    path_points.csv              one row per (trial, round, k, alpha) on a linear path
+    instability.csv              one row per (trial, round, k)
+    completed.json               the units whose rows count, and the points per path
+    writer.lock                  held while a process runs the analysis
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class RunPaths(_Tables):
     def model(self) -> Path:
         return self.root / "model"
 
+    @property
+    def stability(self) -> StabilityPaths:
+        return StabilityPaths(self.root / "stability")
+
     def trial(self, trial: int) -> TrialPaths:
         return TrialPaths(self.root / "trials" / f"trial_{trial:03d}")
 
@@ -85,6 +95,29 @@ class TrialPaths(_Tables):
     @property
     def ticket_info(self) -> Path:
         return self.root / "ticket.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "writer.lock"
+
+
+@dataclass(frozen=True)
+class StabilityPaths:
+    """The instability analysis's folder (lthnb.stability)."""
+
+    root: Path
+
+    @property
+    def path_points(self) -> Path:
+        return self.root / "path_points.csv"
+
+    @property
+    def instability(self) -> Path:
+        return self.root / "instability.csv"
+
+    @property
+    def completed(self) -> Path:
+        return self.root / "completed.json"
 
     @property
     def lock(self) -> Path:

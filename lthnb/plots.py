@@ -1,7 +1,9 @@
 """Paper-style figures (Frankle & Carbin 2019, Fig. 3/4) and a summary table from run folders.
 
 Every curve is the mean over trials with a ±1 std band (sample std, ddof=1): the old notebooks
-plotted the last trial only. No TensorFlow here, so plotting starts instantly and tests stay fast.
+plotted the last trial only. Every kind a run trained (the ticket and each control of lthnb.kinds)
+is its own curve; the statistics come from lthnb.statistics. No TensorFlow here, so plotting
+starts instantly and tests stay fast.
 """
 
 from __future__ import annotations
@@ -23,11 +25,30 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
+from lthnb.kinds import (
+    DESCRIPTIONS,
+    KIND_ORDER,
+    KINDS,
+    LABELS,
+    RANDOM_MASK,
+    REINIT,
+    RESHUFFLE,
+    SAME_SIGN,
+    TICKET,
+)
 from lthnb.paths import RunPaths
 from lthnb.results import atomic_path
+from lthnb.statistics import by_round, controls_in, interval_text, mean_std, round_summary
 
-KINDS = ("ticket", "reinit")
-LINESTYLES = {"ticket": "-", "reinit": "--"}
+# Each kind's dashes and marker, in every figure: where several runs share the axes, colour
+# tells the runs apart, so the kind must be readable without it. The dense net is dotted.
+KIND_STYLES = {
+    TICKET: {"linestyle": "-", "marker": "o"},
+    REINIT: {"linestyle": "--", "marker": "s"},
+    RANDOM_MASK: {"linestyle": "-.", "marker": "^"},
+    RESHUFFLE: {"linestyle": (0, (3, 1, 1, 1, 1, 1)), "marker": "D"},
+    SAME_SIGN: {"linestyle": (0, (8, 2)), "marker": "v"},
+}
 # Layers pruned at the same rate draw the same curve: each layer gets its own marker and dashes,
 # hollow markers shrinking layer by layer, so a curve drawn later never hides an earlier one.
 LAYER_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -84,20 +105,7 @@ def _read_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def mean_std(rows: pd.DataFrame, value: str, by: str = "round", scale: float = 1.0) -> pd.DataFrame:
-    """Mean, std and trial count of `value` per `by`: the one statistic every curve shows."""
-    grouped = rows.groupby(by)
-    return pd.DataFrame(
-        {
-            "percent_remaining": grouped["percent_remaining"].mean(),
-            "mean": grouped[value].mean() * scale,
-            "std": grouped[value].std() * scale,
-            "trials": grouped["trial"].nunique(),
-        }
-    )
-
-
-def _line_with_band(ax: Axes, x, stats: pd.DataFrame, label: str, **style) -> None:
+def line_with_band(ax: Axes, x, stats: pd.DataFrame, label: str, **style) -> None:
     """Plot the mean; shade ±1 std where it exists (not with one trial)."""
     (line,) = ax.plot(x, stats["mean"], label=label, **style)
     if stats["std"].notna().any():
@@ -115,7 +123,7 @@ def _as_list(runs: RunTables | Sequence[RunTables]) -> list[RunTables]:
     return runs
 
 
-def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
+def new_axes(ax: Axes | None) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     return plt.subplots(figsize=(7.5, 4.8), layout="constrained")
@@ -143,7 +151,7 @@ def _thin_ticks(percents: Sequence[float]) -> list[float]:
     return [*kept, values[-1]]
 
 
-def _percent_axis(ax: Axes, percents: Sequence[float]) -> None:
+def percent_axis(ax: Axes, percents: Sequence[float]) -> None:
     """Log x axis, 100 % on the left, ticks at the rounds' percentages (paper Fig. 3)."""
     ticks = _thin_ticks(percents)
     ax.set_xscale("log")
@@ -154,23 +162,30 @@ def _percent_axis(ax: Axes, percents: Sequence[float]) -> None:
 
 
 def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> Figure:
-    """Tickets (solid), reinit controls (dashed) and the dense net (dotted) per run, one colour."""
+    """Each kind a run trained (KIND_STYLES) and its dense net (dotted, the ticket's colour).
+
+    A run alone gives each kind its own colour too; several runs get one colour each.
+    """
     runs = _as_list(runs)
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
+    palette = sns.color_palette(n_colors=max(len(runs), len(KINDS)))
     percents: list[float] = []
-    for run, color in zip(runs, sns.color_palette(n_colors=len(runs)), strict=True):
-        for kind in KINDS:
-            stats = mean_std(run.rounds[run.rounds["kind"] == kind], value, scale=scale)
+    for index, run in enumerate(runs):
+        colors = {k: palette[index if len(runs) > 1 else KIND_ORDER[k]] for k in KINDS}
+        for kind in (TICKET, *controls_in(run.rounds)):
+            stats = by_round(run.rounds, kind, value, scale)
             if stats.empty:
                 continue
             percents += list(stats["percent_remaining"])
-            label = f"{run.label} {kind}"
-            style = {"color": color, "linestyle": LINESTYLES[kind], "marker": "o", "markersize": 3}
-            _line_with_band(ax, stats["percent_remaining"], stats, label, **style)
-        dense = run.rounds.query("kind == 'ticket' and round == 0")[value].mean() * scale
+            label = f"{run.label} {LABELS[kind]}"
+            style = {"color": colors[kind], "markersize": 3.5, **KIND_STYLES[kind]}
+            line_with_band(ax, stats["percent_remaining"], stats, label, **style)
+        dense = by_round(run.rounds, TICKET, value, scale)["mean"].get(0, np.nan)
         if not np.isnan(dense):
-            ax.axhline(dense, color=color, linestyle=":", linewidth=1, label=f"{run.label} dense")
-    _percent_axis(ax, percents)
+            ax.axhline(
+                dense, color=colors[TICKET], linestyle=":", linewidth=1, label=f"{run.label} dense"
+            )
+    percent_axis(ax, percents)
     names = ", ".join(run.label for run in runs)
     ax.set(ylabel=ylabel, title=f"{names}: {what} vs. weights remaining\n(mean ± std over trials)")
     ax.grid(True, which="major", alpha=0.3)
@@ -179,7 +194,7 @@ def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> F
 
 
 def accuracy_vs_remaining(runs: RunTables | Sequence[RunTables], ax: Axes | None = None) -> Figure:
-    """Test accuracy at early stop as pruning proceeds: does the ticket beat its control?"""
+    """Test accuracy at early stop as pruning proceeds: does the ticket beat its controls?"""
     ylabel = "Test accuracy at early stop (%)"
     return _paper_plot(runs, "test_accuracy", 100.0, ylabel, "test accuracy", ax)
 
@@ -203,7 +218,7 @@ def default_rounds(available: Sequence[int], count: int = DEFAULT_CURVES) -> lis
 def validation_curves(
     run: RunTables,
     rounds: Sequence[int] | None = None,
-    kind: str = "ticket",
+    kind: str = TICKET,
     ax: Axes | None = None,
 ) -> Figure:
     """Validation accuracy during training, one curve per round: how sparsity changes learning."""
@@ -217,11 +232,11 @@ def validation_curves(
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise PlotInputError(f"rounds {unknown} not in {run.label} ({kind}); have {available}")
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for round_index, color in zip(chosen, sns.color_palette("viridis", len(chosen)), strict=True):
         stats = mean_std(rows[rows["round"] == round_index], "val_accuracy", "iteration", 100.0)
         label = f"{format_percent(stats['percent_remaining'].iloc[0])}% remaining"
-        _line_with_band(ax, stats.index, stats, label, color=color)
+        line_with_band(ax, stats.index, stats, label, color=color)
     ax.set(
         xlabel="Training iteration",
         ylabel="Validation accuracy (%)",
@@ -241,7 +256,7 @@ def layer_remaining(run: RunTables, ax: Axes | None = None) -> Figure:
     if not columns:
         raise PlotInputError(f"{run.label}: rounds.csv has no remaining_<layer> columns")
     per_round = layer_percents(run)
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for index, layer in enumerate(per_round.columns):
         ax.plot(per_round.index, per_round[layer], label=layer, **layer_style(index))
     log_percent_axis(ax, per_round.to_numpy().ravel())
@@ -284,52 +299,53 @@ def layer_percents(run: RunTables) -> pd.DataFrame:
     Equal across trials for layer-wise pruning; the mean also summarises global pruning.
     """
     columns = [column for column in run.rounds.columns if column.startswith("remaining_")]
-    tickets = run.rounds[run.rounds["kind"] == "ticket"]
+    tickets = run.rounds[run.rounds["kind"] == TICKET]
     per_round = tickets.groupby("round")[columns].mean()
     return per_round.rename(columns=lambda column: column.removeprefix("remaining_"))
 
 
-def summary_table(run: RunTables) -> pd.DataFrame:
-    """One row per round: ticket and control accuracy/early stop (mean, std) and the gain."""
-    table = mean_std(run.rounds, "test_accuracy")[["percent_remaining"]].copy()
-    for kind in KINDS:
-        rows = run.rounds[run.rounds["kind"] == kind]
-        for value, scale in (("test_accuracy", 100.0), ("early_stop_iteration", 1.0)):
-            stats = mean_std(rows, value, scale=scale)
-            table[f"{kind}_{value}_mean"] = stats["mean"]
-            table[f"{kind}_{value}_std"] = stats["std"]
-    tickets = run.rounds[run.rounds["kind"] == "ticket"]
-    table["trials"] = tickets.groupby("round")["trial"].nunique().astype("Int64")
-    accuracy = table["ticket_test_accuracy_mean"]
-    dense = accuracy.get(0, np.nan)
-    table["ticket_accuracy_change_vs_dense"] = accuracy - dense
-    return table.reset_index().round(4)
-
-
-def summary_view(run: RunTables) -> pd.DataFrame:
-    """The summary table for reading: one row per round, mean ± std as text, short headers."""
-    table = summary_table(run).set_index("round")
-
-    def both(kind: str, value: str, digits: int) -> pd.Series:
-        mean, std = table[f"{kind}_{value}_mean"], table[f"{kind}_{value}_std"]
-        return pd.Series(
-            [_mean_std_text(m, s, digits) for m, s in zip(mean, std, strict=True)], table.index
-        )
-
+def kinds_view(run: RunTables) -> pd.DataFrame:
+    """The kinds of network the run trained, with what each is: the key to legends and tables."""
+    kinds = [TICKET, *controls_in(run.rounds)]
     return pd.DataFrame(
         {
-            "% left": table["percent_remaining"].map(format_percent),
-            "trials": table["trials"],
-            "ticket acc. %": both("ticket", "test_accuracy", 2),
-            "control acc. %": both("reinit", "test_accuracy", 2),
-            "ticket − dense pp": table["ticket_accuracy_change_vs_dense"].map("{:+.2f}".format),
-            "ticket stop iter.": both("ticket", "early_stop_iteration", 0),
-            "control stop iter.": both("reinit", "early_stop_iteration", 0),
-        }
+            "legend": [LABELS[kind] for kind in kinds],
+            "what it is": [DESCRIPTIONS[kind] for kind in kinds],
+            "networks": run.rounds["kind"].value_counts().reindex(kinds).to_numpy(),
+        },
+        index=pd.Index(kinds, name="kind"),
     )
 
 
-def _mean_std_text(mean: float, std: float, digits: int) -> str:
+def summary_view(run: RunTables) -> pd.DataFrame:
+    """The summary table for reading: one row per round and network, mean ± std as text, and
+    the ticket's lead over each control with its 95% CI, starred where the CI excludes 0."""
+    table = round_summary(run.rounds)
+    lead = zip(
+        table["ticket_lead"], table["ticket_lead_low"], table["ticket_lead_high"],
+        table["significant"], strict=True,
+    )  # fmt: skip
+    view = pd.DataFrame(
+        {
+            "% left": table["percent_remaining"].map(format_percent),
+            "trials": table["trials"],
+            "test acc. %": _mean_std_texts(table, "test_accuracy", 2),
+            "vs dense pp": table["accuracy_change_vs_dense"].map("{:+.2f}".format),
+            "ticket lead pp": [interval_text(*values) for values in lead],
+            "stop iter.": _mean_std_texts(table, "early_stop_iteration", 0),
+        }
+    )
+    network = table["kind"].map(LABELS).where(table["round"] > 0, "dense")
+    view.index = pd.MultiIndex.from_arrays([table["round"], network], names=["round", "network"])
+    return view
+
+
+def _mean_std_texts(table: pd.DataFrame, value: str, digits: int) -> list[str]:
+    means, stds = table[f"{value}_mean"], table[f"{value}_std"]
+    return [mean_std_text(mean, std, digits) for mean, std in zip(means, stds, strict=True)]
+
+
+def mean_std_text(mean: float, std: float, digits: int) -> str:
     if np.isnan(mean):
         return "–"
     return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"

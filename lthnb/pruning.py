@@ -1,12 +1,12 @@
 """Masks from magnitudes: pure numpy functions of (trained weights, current masks, targets).
 
 A weight that is already pruned can never come back (masks are nested), because it is ranked
-below every survivor whatever its trained value.
+below every survivor whatever its trained value. A frozen layer (rate 0) is never pruned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -73,11 +73,21 @@ def next_masks(
     masks: Mapping[str, np.ndarray],
     keep: Mapping[str, int],
     scope: str,
+    frozen: Collection[str] = (),
 ) -> Masks:
-    """The masks of the next round under `scope` (layerwise | global)."""
+    """The masks of the next round under `scope` (layerwise | global).
+
+    Layers in `frozen` keep their mask: a zero rate means "leave this layer alone" in either
+    scope, so global scope ranks only the other layers and keeps their own total.
+    """
+    ranked = {name: kernel for name, kernel in kernels.items() if name not in frozen}
     if scope == "global":
-        return prune_global(kernels, masks, sum(keep.values()))
-    return prune_layerwise(kernels, masks, keep)
+        pruned = prune_global(ranked, masks, sum(keep[name] for name in ranked))
+    else:
+        pruned = prune_layerwise(ranked, masks, keep)
+    return {
+        name: pruned[name] if name in ranked else masks[name].astype(np.float32) for name in kernels
+    }
 
 
 def percent_remaining(masks: Mapping[str, np.ndarray]) -> dict[str, float]:

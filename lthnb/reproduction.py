@@ -2,66 +2,87 @@
 
 Frankle & Carbin (2019, §2) discuss LeNet at 51%, 21%, 13.5%, 7% and 3.6% of weights remaining.
 This module picks the round nearest each of those from a run's rounds.csv and compares, as mean
-± std over trials, test accuracy and early-stop iteration. docs/REPRODUCTION.md embeds its
+± std over trials, test accuracy and early-stop iteration, and the ticket's lead over each
+control the run trained with its 95% CI (lthnb.statistics). docs/REPRODUCTION.md embeds its
 output; a test regenerates it from the committed CSV, so no number is typed in by hand.
 
     .venv/bin/python -m lthnb.reproduction docs/results/lenet_fashion_mnist/rounds.csv
 
 With `--late-rewinding <rounds.csv>` it compares instead the tickets rewound to θ0 with those of
-a late-rewinding run (rewound to θk) of the same protocol.
+a late-rewinding run (rewound to θk) of the same protocol, and with `--recipe <rounds.csv>` the
+tickets and controls of another recipe (e.g. open_lth's) at equal sparsity.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from lthnb.plots import mean_std
+from lthnb.kinds import CONTROLS, LABELS, REINIT, TICKET
+from lthnb.statistics import CONFIDENCE, by_round, controls_in, interval_text, ticket_gaps
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
-
-
-def _by_round(rounds: pd.DataFrame, kind: str, value: str, scale: float = 1.0) -> pd.DataFrame:
-    """Per round mean ± std over trials (plots' statistic); one trial has a std of 0 here."""
-    stats = mean_std(rounds[rounds["kind"] == kind], value, scale=scale)
-    stats["std"] = stats["std"].fillna(0.0)
-    return stats
+# Where two recipes are compared: the dense net, then the paper's sparsities down to about 9%
+# (open_lth's 11 levels of 20% global pruning reach 8.6-8.9%).
+RECIPE_PERCENTS = (100.0, 51.0, 21.0, 13.5, 9.0)
+INTERVAL_PARTS = ("pp", "low", "high", "significant")  # ticket_minus_<control>_<part> columns
+INTERVAL_NOTE = (
+    f"\nIn brackets: the {CONFIDENCE:.0%} confidence interval of the gap over trials (Welch's t); "
+    "* where it excludes 0.\n"
+)
 
 
 def comparison_table(
     rounds: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
 ) -> pd.DataFrame:
-    """One row per paper sparsity: the nearest round's ticket, control and dense figures."""
-    accuracy = _by_round(rounds, "ticket", "test_accuracy", 100.0)
-    iteration = _by_round(rounds, "ticket", "early_stop_iteration")
-    control = _by_round(rounds, "reinit", "test_accuracy", 100.0)
+    """One row per paper sparsity: the nearest round's ticket, dense and control figures, with
+    the ticket's lead over each control (`ticket_minus_<control>_pp`) and its 95% CI."""
+    accuracy = by_round(rounds, TICKET, "test_accuracy", 100.0)
+    iteration = by_round(rounds, TICKET, "early_stop_iteration")
     dense_accuracy, dense_iteration = accuracy["mean"][0], iteration["mean"][0]
+    controls = {
+        control: (by_round(rounds, control, "test_accuracy", 100.0), ticket_gaps(rounds, control))
+        for control in controls_in(rounds)
+    }
     rows = []
     for target in percents:
         round_index = int((accuracy["percent_remaining"] - target).abs().idxmin())
         ticket_accuracy = accuracy["mean"][round_index]
-        control_accuracy = control["mean"].get(round_index, float("nan"))
-        rows.append(
-            {
-                "paper_percent": target,
-                "round": round_index,
-                "percent_remaining": accuracy["percent_remaining"][round_index],
-                "trials": accuracy["trials"][round_index],
-                "ticket_accuracy": ticket_accuracy,
-                "ticket_accuracy_std": accuracy["std"][round_index],
-                "reinit_accuracy": control_accuracy,
-                "reinit_accuracy_std": control["std"].get(round_index, float("nan")),
-                "ticket_minus_dense_pp": ticket_accuracy - dense_accuracy,
-                "ticket_minus_reinit_pp": ticket_accuracy - control_accuracy,
-                "ticket_early_stop_iteration": iteration["mean"][round_index],
-                "early_stop_change_vs_dense_percent": 100
-                * (iteration["mean"][round_index] / dense_iteration - 1),
-            }
-        )
+        row = {
+            "paper_percent": target,
+            "round": round_index,
+            "percent_remaining": accuracy["percent_remaining"][round_index],
+            "trials": accuracy["trials"][round_index],
+            "ticket_accuracy": ticket_accuracy,
+            "ticket_accuracy_std": accuracy["std"][round_index],
+            "ticket_minus_dense_pp": ticket_accuracy - dense_accuracy,
+            "ticket_early_stop_iteration": iteration["mean"][round_index],
+            "early_stop_change_vs_dense_percent": 100
+            * (iteration["mean"][round_index] / dense_iteration - 1),
+        }
+        for control, (stats, gaps) in controls.items():
+            row |= _control_columns(control, stats, gaps, round_index)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _control_columns(
+    control: str, stats: pd.DataFrame, gaps: pd.DataFrame, round_index: int
+) -> dict[str, float | bool]:
+    """A control's accuracy in one round and the ticket's lead over it, NaN where not trained."""
+    return {
+        f"{control}_trials": stats["trials"].get(round_index, 0),
+        f"{control}_accuracy": stats["mean"].get(round_index, math.nan),
+        f"{control}_accuracy_std": stats["std"].get(round_index, math.nan),
+        f"ticket_minus_{control}_pp": gaps["gap"].get(round_index, math.nan),
+        f"ticket_minus_{control}_low": gaps["low"].get(round_index, math.nan),
+        f"ticket_minus_{control}_high": gaps["high"].get(round_index, math.nan),
+        f"ticket_minus_{control}_significant": bool(gaps["significant"].get(round_index, False)),
+    }
 
 
 def rewinding_table(
@@ -69,13 +90,13 @@ def rewinding_table(
 ) -> pd.DataFrame:
     """Per paper sparsity: tickets rewound to θ0 against tickets rewound to θk, round by round
     over the same trials (those the late-rewinding run has), so the comparison is paired."""
-    present = late.loc[late["kind"] == "ticket", ["trial", "round"]]
+    present = late.loc[late["kind"] == TICKET, ["trial", "round"]]
     theta0 = theta0.merge(present, on=["trial", "round"])
     rows = []
     stats = {
         name: (
-            _by_round(rounds, "ticket", "test_accuracy", 100.0),
-            _by_round(rounds, "ticket", "early_stop_iteration"),
+            by_round(rounds, TICKET, "test_accuracy", 100.0),
+            by_round(rounds, TICKET, "early_stop_iteration"),
         )
         for name, rounds in (("theta0", theta0), ("late", late))
     }
@@ -89,9 +110,9 @@ def rewinding_table(
         }
         for name, (accuracy, iteration) in stats.items():
             row[f"{name}_trials"] = accuracy["trials"].get(round_index, 0)
-            row[f"{name}_accuracy"] = accuracy["mean"].get(round_index, float("nan"))
-            row[f"{name}_accuracy_std"] = accuracy["std"].get(round_index, float("nan"))
-            row[f"{name}_early_stop_iteration"] = iteration["mean"].get(round_index, float("nan"))
+            row[f"{name}_accuracy"] = accuracy["mean"].get(round_index, math.nan)
+            row[f"{name}_accuracy_std"] = accuracy["std"].get(round_index, math.nan)
+            row[f"{name}_early_stop_iteration"] = iteration["mean"].get(round_index, math.nan)
         row["late_minus_theta0_pp"] = row["late_accuracy"] - row["theta0_accuracy"]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -119,8 +140,62 @@ def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
     )
 
 
+def recipe_table(
+    first: pd.DataFrame, second: pd.DataFrame, percents: Sequence[float] = RECIPE_PERCENTS
+) -> pd.DataFrame:
+    """Two recipes' tickets and reinit controls at the round nearest each sparsity in each run
+    (their schedules differ, so rounds are matched by percent remaining, not by index)."""
+    rows = []
+    for target in percents:
+        row: dict[str, float | int] = {"target_percent": target}
+        for name, rounds in (("first", first), ("second", second)):
+            accuracy = by_round(rounds, TICKET, "test_accuracy", 100.0)
+            round_index = int((accuracy["percent_remaining"] - target).abs().idxmin())
+            control = by_round(rounds, REINIT, "test_accuracy", 100.0)
+            iteration = by_round(rounds, TICKET, "early_stop_iteration")
+            row |= {
+                f"{name}_round": round_index,
+                f"{name}_percent": accuracy["percent_remaining"][round_index],
+                f"{name}_trials": accuracy["trials"][round_index],
+                f"{name}_accuracy": accuracy["mean"][round_index],
+                f"{name}_accuracy_std": accuracy["std"][round_index],
+                f"{name}_reinit": control["mean"].get(round_index, math.nan),
+                f"{name}_reinit_std": control["std"].get(round_index, math.nan),
+                f"{name}_reinit_trials": control["trials"].get(round_index, 0),
+                f"{name}_early_stop_iteration": iteration["mean"][round_index],
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def recipe_markdown(first_csv: str | Path, second_csv: str | Path, labels: Sequence[str]) -> str:
+    """`recipe_table` as GitHub markdown; `labels` name the two recipes in the headers."""
+    table = recipe_table(pd.read_csv(first_csv), pd.read_csv(second_csv))
+    titles = ["target %"]
+    for label in labels:
+        titles += [f"{label}: round (% left)", "ticket acc. (%)", "reinit acc. (%)", "early stop"]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
+    for row in table.to_dict("records"):
+        cells = [f"{row['target_percent']:g}"]
+        for name in ("first", "second"):
+            cells += [
+                f"{row[f'{name}_round']} ({row[f'{name}_percent']:.1f})",
+                _spread(
+                    row[f"{name}_accuracy"], row[f"{name}_accuracy_std"], row[f"{name}_trials"]
+                ),
+                _spread(
+                    row[f"{name}_reinit"], row[f"{name}_reinit_std"], row[f"{name}_reinit_trials"]
+                ),
+                f"{row[f'{name}_early_stop_iteration']:.0f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _spread(mean: float, std: float, trials: int) -> str:
-    """'mean ± std', or the mean alone where one trial has no spread to show."""
+    """'mean ± std', the mean alone where one trial has no spread, a dash where nothing trained."""
+    if math.isnan(mean):
+        return "–"
     return f"{mean:.2f} ± {std:.2f}" if trials > 1 else f"{mean:.2f}"
 
 
@@ -135,34 +210,43 @@ def _markdown_table(titles: list[str], cells, table: pd.DataFrame) -> str:
 
 
 def dense_summary(rounds: pd.DataFrame) -> str:
-    accuracy = _by_round(rounds, "ticket", "test_accuracy", 100.0)
-    iteration = _by_round(rounds, "ticket", "early_stop_iteration")
+    accuracy = by_round(rounds, TICKET, "test_accuracy", 100.0)
+    iteration = by_round(rounds, TICKET, "early_stop_iteration")
     return (
         f"Dense network (round 0, {accuracy['trials'][0]} trials): test accuracy "
-        f"{accuracy['mean'][0]:.2f} ± {accuracy['std'][0]:.2f} %, early stop at iteration "
-        f"{iteration['mean'][0]:.0f} (mean)."
+        f"{_spread(accuracy['mean'][0], accuracy['std'][0], accuracy['trials'][0])} %, early stop "
+        f"at iteration {iteration['mean'][0]:.0f} (mean)."
     )
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """The table as GitHub markdown, rounded for reading."""
-    titles = ["ticket acc. (%)", "reinit acc. (%)", "ticket − dense (pp)"]
-    titles += ["ticket − reinit (pp)", "ticket early-stop iter.", "vs dense"]
-    return _markdown_table(
-        titles,
-        (
-            [
-                f"{r.ticket_accuracy:.2f} ± {r.ticket_accuracy_std:.2f}",
-                f"{r.reinit_accuracy:.2f} ± {r.reinit_accuracy_std:.2f}",
-                f"{r.ticket_minus_dense_pp:+.2f}",
-                f"{r.ticket_minus_reinit_pp:+.2f}",
-                f"{r.ticket_early_stop_iteration:.0f}",
-                f"{r.early_stop_change_vs_dense_percent:+.0f}%",
-            ]
-            for r in table.itertuples()
+    """The table as GitHub markdown, rounded for reading, with a note on the intervals."""
+    controls = [control for control in CONTROLS if f"{control}_accuracy" in table.columns]
+    titles = ["ticket acc. (%)", *(f"{LABELS[c]} acc. (%)" for c in controls)]
+    titles += ["ticket − dense (pp)"]
+    titles += [f"ticket − {LABELS[c]} (pp, {CONFIDENCE:.0%} CI)" for c in controls]
+    titles += ["ticket early-stop iter.", "vs dense"]
+    rows = table.to_dict("records")
+    text = _markdown_table(titles, (_markdown_cells(row, controls) for row in rows), table)
+    return text + INTERVAL_NOTE if controls else text
+
+
+def _markdown_cells(row: dict, controls: Sequence[str]) -> list[str]:
+    """One row of `markdown`: the ticket, each control, the gaps and the early stop."""
+    return [
+        _spread(row["ticket_accuracy"], row["ticket_accuracy_std"], row["trials"]),
+        *(
+            _spread(row[f"{c}_accuracy"], row[f"{c}_accuracy_std"], row[f"{c}_trials"])
+            for c in controls
         ),
-        table,
-    )
+        f"{row['ticket_minus_dense_pp']:+.2f}",
+        *(
+            interval_text(*(row[f"ticket_minus_{c}_{part}"] for part in INTERVAL_PARTS))
+            for c in controls
+        ),
+        f"{row['ticket_early_stop_iteration']:.0f}",
+        f"{row['early_stop_change_vs_dense_percent']:+.0f}%",
+    ]
 
 
 def summary_markdown(rounds_csv: str | Path) -> str:
@@ -175,10 +259,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rounds_csv", type=Path)
     parser.add_argument("--late-rewinding", type=Path, help="a late-rewinding run's rounds.csv")
+    parser.add_argument(
+        "--recipe", type=Path, help="another recipe's rounds.csv, compared at equal sparsity"
+    )
+    parser.add_argument(
+        "--labels", nargs=2, default=("paper", "other"), help="the two recipes' names (--recipe)"
+    )
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
     if args.late_rewinding:
         text = rewinding_markdown(args.rounds_csv, args.late_rewinding)
+    elif args.recipe:
+        text = recipe_markdown(args.rounds_csv, args.recipe, args.labels)
     else:
         text = summary_markdown(args.rounds_csv)
     if args.output:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from lthnb.kinds import KIND_ORDER, REINIT
 from lthnb.params import REMOVED_PARAMETERS, Params, load_params
 from lthnb.paths import RunPaths, TrialPaths
 
@@ -35,6 +36,9 @@ RESUMABLE_DIFFERENCES = (
     "trials",
     "compare_with",
     "tensorboard",
+    "stability_rewind_iterations",  # the instability analysis (07) reads a run, never changes it
+    "stability_rounds",
+    "stability_points",
 )
 UNIT_KEYS = ["trial", "round", "kind"]
 # evaluations.csv: one row per evaluation point of a unit; iterations are absolute, and the
@@ -48,7 +52,6 @@ EVALUATION_COLUMNS = [
     "val_loss",
     "val_accuracy",
 ]
-KIND_ORDER = {"ticket": 0, "reinit": 1}
 
 
 class RunFolderError(RuntimeError):
@@ -92,21 +95,34 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def open_run(params: Params) -> RunPaths:
-    """Create the run folder, or check that an existing one was made with the same parameters."""
+    """Create the run folder, or check that an existing one was made with the same parameters.
+
+    Controls may be added to an existing run (they train for its finished rounds); the stored
+    parameters then list them, so that dropping one later is refused.
+    """
     paths = RunPaths(params.run_dir)
     if paths.params.exists():
-        _check_same_params(paths.params, params)
-    else:
-        write_text(paths.params, yaml.safe_dump(params.to_dict(), sort_keys=False))
+        stored = _stored_params(paths.params)
+        _check_same_params(paths.params, stored, params)
+        if stored.get("controls") == params.controls:
+            return paths
+    write_text(paths.params, yaml.safe_dump(params.to_dict(), sort_keys=False))
     return paths
 
 
 def read_run_params(paths: RunPaths) -> Params:
-    return load_params(paths.params)
+    return load_params(_stored_params(paths.params))
 
 
-def _check_same_params(path: Path, params: Params) -> None:
+def _stored_params(path: Path) -> dict:
+    """A run folder's parameters, with `random_reinit` (before `controls`) read as controls."""
     stored = yaml.safe_load(path.read_text()) or {}
+    if "random_reinit" in stored:
+        stored["controls"] = [REINIT] if stored.pop("random_reinit") else []
+    return stored
+
+
+def _check_same_params(path: Path, stored: dict, params: Params) -> None:
     old_keys = sorted(key for key in stored if key in REMOVED_PARAMETERS)
     if old_keys:
         raise RunFolderError(
@@ -114,11 +130,20 @@ def _check_same_params(path: Path, params: Params) -> None:
             "counted in epochs; this lthnb counts iterations (iterations, eval_every, "
             "rewind_iteration). Use another output_dir, or delete the folder to start over."
         )
+    dropped = [kind for kind in stored.get("controls", []) if kind not in params.controls]
+    if dropped:
+        raise RunFolderError(
+            f"run folder {path.parent} has {', '.join(dropped)} results; controls must keep "
+            f"{stored['controls']} (adding controls is fine). Use another output_dir to run "
+            "without them."
+        )
     current = params.to_dict()
+    defaults = Params().to_dict()  # a parameter newer than the folder had its default there
     differences = [
-        f"{key}: {stored.get(key)!r} there, {current[key]!r} now"
+        f"{key}: {stored.get(key, defaults[key])!r} there, {current[key]!r} now"
         for key in current
-        if key not in RESUMABLE_DIFFERENCES and stored.get(key) != current[key]
+        if key not in (*RESUMABLE_DIFFERENCES, "controls")
+        and stored.get(key, defaults[key]) != current[key]
     ]
     if differences:
         raise RunFolderError(
@@ -202,6 +227,26 @@ def write_arrays(target: Path, arrays: Arrays) -> None:
     """A compressed .npz, written atomically."""
     with atomic_path(target) as temporary, temporary.open("wb") as handle:
         np.savez_compressed(handle, **arrays)
+
+
+def write_round_record(path: Path, masks: Arrays, trained_kernels: Arrays) -> None:
+    """A ticket round's masks and trained kernels (float16): what the analyses of a run read."""
+    record = {f"mask:{name}": mask.astype(np.uint8) for name, mask in masks.items()}
+    for name, kernel in trained_kernels.items():
+        record[f"trained:{name}"] = kernel.astype(np.float16)
+    write_arrays(path, record)
+
+
+def read_round_record(path: Path) -> tuple[Arrays, Arrays]:
+    """(masks as float32 0/1, trained kernels as float32) of a ticket round's record."""
+    if not path.exists():
+        raise RunFolderError(f"{path} does not exist; run 04_train for that trial first")
+    with np.load(path, allow_pickle=False) as archive:
+        groups: dict[str, Arrays] = {"mask": {}, "trained": {}}
+        for key in archive.files:
+            group, name = key.split(":", 1)
+            groups[group][name] = archive[key].astype(np.float32)
+    return groups["mask"], groups["trained"]
 
 
 def load_state(path: Path) -> TrialState | None:

@@ -2,7 +2,8 @@
 
 Round r keeps round(size * (1 - rate) ** r) kernel weights of a layer: iterative pruning removes
 `rate` of the survivors every round, one-shot pruning jumps to the same targets from round 0's
-net. With global scope the same total is kept, ranked across all layers together.
+net. With global scope the same total is kept, ranked across all layers together; a layer
+whose rate is 0 is frozen: never pruned, in either scope, and left out of the global ranking.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ def layer_rates(kinds: Mapping[str, str], params: Params) -> dict[str, float]:
     return {name: by_kind[kind] for name, kind in kinds.items()}
 
 
+def frozen_layers(rates: Mapping[str, float]) -> frozenset[str]:
+    """Layers whose rate is 0: never pruned (open_lth's `pruning_layers_to_ignore`)."""
+    return frozenset(name for name, rate in rates.items() if rate == 0)
+
+
 def keep_counts(
     sizes: Mapping[str, int], rates: Mapping[str, float], round_index: int
 ) -> dict[str, int]:
@@ -35,14 +41,16 @@ def schedule_table(
 ) -> pd.DataFrame:
     """One row per (round, layer): rate, weights, weights and fraction remaining.
 
-    With global scope a layer's share is only known once the weights are ranked, so the
-    per-layer columns stay empty (NaN) and only the totals are planned.
+    With global scope a ranked layer's share is only known once the weights are ranked, so
+    its per-layer columns stay empty (NaN) and only the totals are planned; frozen layers
+    (rate 0) are not ranked and keep all their weights.
     """
+    frozen = frozen_layers(rates)
     rows = []
     for round_index in range(rounds + 1):
         kept = keep_counts(sizes, rates, round_index)
         for name, size in sizes.items():
-            known = scope == "layerwise" or round_index == 0
+            known = scope == "layerwise" or round_index == 0 or name in frozen
             rows.append(
                 {
                     "round": round_index,

@@ -11,7 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+import lthnb.experiment as experiment
 from lthnb.data import Splits
+from lthnb.engine import Engine, StackRunner
 from lthnb.params import Params, load_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,3 +58,32 @@ def tiny_params(tmp_path: Path) -> Params:
     return load_params(
         REPO / "params" / "test.yaml", output_dir=str(tmp_path / "run"), data_dir=None
     )
+
+
+def run_tiny(params: Params, splits: Splits):
+    """Train (or resume) an experiment on in-memory data; (evaluations, rounds)."""
+    return experiment.run_experiment(params, progress=False, load=lambda _: splits)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record, per unit in training order, the weights its network really holds when training
+    starts, its masks and its outcome; then train for real."""
+    calls = []
+    loaded = []  # what each runner.start put into the stack (training first, then the test)
+    real_start, real_train = StackRunner.start, Engine.train
+
+    def recording_start(self, jobs):
+        real_start(self, jobs)
+        loaded.append([self.stack.weights(index) for index in range(len(jobs))])
+
+    def train_and_record(self, jobs, *args, **kwargs):
+        loaded.clear()
+        outcomes = real_train(self, jobs, *args, **kwargs)
+        for job, start, outcome in zip(jobs, loaded[0], outcomes, strict=True):
+            calls.append({"weights": start, "masks": job.masks, "outcome": outcome})
+        return outcomes
+
+    monkeypatch.setattr(StackRunner, "start", recording_start)
+    monkeypatch.setattr(Engine, "train", train_and_record)
+    return calls

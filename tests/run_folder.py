@@ -21,7 +21,7 @@ from lthnb.models import build_model, kernel_sizes, layer_kinds
 from lthnb.params import Params
 from lthnb.paths import RunPaths
 from lthnb.pruning import dense_masks, next_masks, percent_remaining, total_percent_remaining
-from lthnb.results import TrialState, save_state, write_arrays, write_table
+from lthnb.results import TrialState, save_state, write_arrays, write_round_record, write_table
 from lthnb.schedule import keep_counts, layer_rates
 
 INPUT_SHAPE, CLASSES = (28, 28, 1), 10
@@ -68,11 +68,7 @@ def _write_trial(params: Params, trial: int, rewind: bool) -> tuple[list[dict], 
         final = masked(
             {k: v + rng.normal(0, 0.05, v.shape).astype(v.dtype) for k, v in start.items()}, masks
         )
-        write_arrays(
-            paths.round_record(round_index),
-            {**{f"mask:{n}": m.astype(np.uint8) for n, m in masks.items()},
-             **{f"trained:{n}": k.astype(np.float16) for n, k in kernels_of(final).items()}},
-        )  # fmt: skip
+        write_round_record(paths.round_record(round_index), masks, kernels_of(final))
         for kind in ("ticket", "reinit") if round_index else ("ticket",):
             unit = {"trial": trial, "round": round_index, "kind": kind}
             rounds.append(_round_row(unit, masks, round_index))

@@ -5,44 +5,16 @@ import pandas as pd
 import pytest
 import tf_keras
 import yaml
+from conftest import run_tiny
 
 import lthnb.experiment as experiment
-from lthnb.engine import Engine, StackRunner
 from lthnb.paths import RunPaths
 from lthnb.results import RunFolderError, load_state, trial_writer
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    """Record, per unit in training order, the weights its network really holds when training
-    starts, its masks and its outcome; then train for real."""
-    calls = []
-    loaded = []  # what each runner.start put into the stack (training first, then the test)
-    real_start, real_train = StackRunner.start, Engine.train
-
-    def recording_start(self, jobs):
-        real_start(self, jobs)
-        loaded.append([self.stack.weights(index) for index in range(len(jobs))])
-
-    def train_and_record(self, jobs, *args, **kwargs):
-        loaded.clear()
-        outcomes = real_train(self, jobs, *args, **kwargs)
-        for job, start, outcome in zip(jobs, loaded[0], outcomes, strict=True):
-            calls.append({"weights": start, "masks": job.masks, "outcome": outcome})
-        return outcomes
-
-    monkeypatch.setattr(StackRunner, "start", recording_start)
-    monkeypatch.setattr(Engine, "train", train_and_record)
-    return calls
-
-
-def _run(params, splits):
-    return experiment.run_experiment(params, progress=False, load=lambda _: splits)
-
-
 def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):
-    params = tiny_params.replace(rounds=3, random_reinit=True)
-    _, rounds = _run(params, tiny_splits)
+    params = tiny_params.replace(rounds=3, controls=["reinit"])
+    _, rounds = run_tiny(params, tiny_splits)
     tickets = [call for call in spy if call is not spy[0]][::2]  # ticket, reinit, ticket, ...
     state = load_state(RunPaths(params.run_dir).trial(0).state)
     theta0 = state.theta0
@@ -84,8 +56,8 @@ def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy
 
 
 def test_reinit_control_same_mask_fresh_values(tiny_params, tiny_splits, spy):
-    params = tiny_params.replace(rounds=1, random_reinit=True)
-    _run(params, tiny_splits)
+    params = tiny_params.replace(rounds=1, controls=["reinit"])
+    run_tiny(params, tiny_splits)
     ticket, control = spy[1], spy[2]
     for name, mask in ticket["masks"].items():
         np.testing.assert_array_equal(control["masks"][name], mask)
@@ -95,12 +67,12 @@ def test_reinit_control_same_mask_fresh_values(tiny_params, tiny_splits, spy):
 
 
 def test_late_rewinding_resets_to_the_weights_after_k_iterations(tiny_params, tiny_splits, spy):
-    params = tiny_params.replace(rounds=2, rewind_iteration=7, random_reinit=True)
-    evaluations, rounds = _run(params, tiny_splits)
+    params = tiny_params.replace(rounds=2, rewind_iteration=7, controls=["reinit"])
+    evaluations, rounds = run_tiny(params, tiny_splits)
     rewind = spy[0]["outcome"].rewind_weights
     # theta_k is what round 0 held after k iterations: the same net trained for k only
     short = tiny_params.replace(iterations=7, rounds=0, output_dir=params.output_dir + "_k")
-    _run(short, tiny_splits)
+    run_tiny(short, tiny_splits)
     np.testing.assert_array_equal(
         rewind["dense1/kernel"], spy[-1]["outcome"].final_weights["dense1/kernel"]
     )
@@ -125,7 +97,7 @@ def test_late_rewinding_resets_to_the_weights_after_k_iterations(tiny_params, ti
 
 def test_oneshot_prunes_round_zero_weights(tiny_params, tiny_splits, spy):
     params = tiny_params.replace(rounds=2, pruning_method="oneshot")
-    _run(params, tiny_splits)
+    run_tiny(params, tiny_splits)
     trained = spy[0]["outcome"].final_weights["dense1/kernel"]
     mask = spy[2]["masks"]["dense1"]
     assert int(mask.sum()) == round(mask.size * 0.64)
@@ -134,7 +106,7 @@ def test_oneshot_prunes_round_zero_weights(tiny_params, tiny_splits, spy):
 
 def test_global_scope_keeps_the_layerwise_total(tiny_params, tiny_splits, spy):
     params = tiny_params.replace(rounds=1, pruning_scope="global")
-    _, rounds = _run(params, tiny_splits)
+    _, rounds = run_tiny(params, tiny_splits)
     sizes = {name: mask.size for name, mask in spy[0]["masks"].items()}
     layerwise = {
         name: round(size * (0.9 if name == "output" else 0.8)) for name, size in sizes.items()
@@ -152,7 +124,7 @@ def test_global_scope_keeps_the_layerwise_total(tiny_params, tiny_splits, spy):
 
 
 def test_tables_and_ticket_in_the_run_folder(tiny_params, tiny_splits):
-    evaluations, rounds = _run(tiny_params.replace(trials=2), tiny_splits)
+    evaluations, rounds = run_tiny(tiny_params.replace(trials=2), tiny_splits)
     paths = RunPaths(tiny_params.run_dir)
     assert pd.read_csv(paths.rounds).equals(rounds)
     assert set(rounds["trial"]) == {0, 1} and len(rounds) == 2 * 3
@@ -182,8 +154,8 @@ def test_tables_and_ticket_in_the_run_folder(tiny_params, tiny_splits):
 def test_interrupted_run_resumes_to_the_same_tables(
     tiny_params, tiny_splits, monkeypatch, tmp_path
 ):
-    params = tiny_params.replace(rounds=2, random_reinit=True, trials=2, dropout=0.3)
-    _, reference = _run(params.replace(output_dir=str(tmp_path / "whole")), tiny_splits)
+    params = tiny_params.replace(rounds=2, controls=["reinit"], trials=2, dropout=0.3)
+    _, reference = run_tiny(params.replace(output_dir=str(tmp_path / "whole")), tiny_splits)
     reference_evaluations = pd.read_csv(tmp_path / "whole" / "evaluations.csv")
 
     real = experiment.Experiment._save_unit
@@ -198,7 +170,7 @@ def test_interrupted_run_resumes_to_the_same_tables(
     monkeypatch.setattr(experiment.Experiment, "_save_unit", interrupted)
     resumed = params.replace(output_dir=str(tmp_path / "resumed"))
     with pytest.raises(KeyboardInterrupt):
-        _run(resumed, tiny_splits)
+        run_tiny(resumed, tiny_splits)
     trials = RunPaths(resumed.run_dir)
     assert load_state(trials.trial(0).state).completed == [
         "0/ticket",
@@ -208,7 +180,7 @@ def test_interrupted_run_resumes_to_the_same_tables(
     ]
     assert len(load_state(trials.trial(1).state).completed) == 3
     monkeypatch.setattr(experiment.Experiment, "_save_unit", real)
-    _, rounds = _run(resumed, tiny_splits)  # round 2 again, with 3 networks instead of 4
+    _, rounds = run_tiny(resumed, tiny_splits)  # round 2 again, with 3 networks instead of 4
     pd.testing.assert_frame_equal(rounds, reference, check_exact=True)
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "resumed" / "evaluations.csv"),
@@ -218,16 +190,16 @@ def test_interrupted_run_resumes_to_the_same_tables(
 
 
 def test_rerun_of_a_finished_run_trains_nothing(tiny_params, tiny_splits, spy):
-    _run(tiny_params, tiny_splits)
+    run_tiny(tiny_params, tiny_splits)
     count = len(spy)
-    _, rounds = _run(tiny_params, tiny_splits)
+    _, rounds = run_tiny(tiny_params, tiny_splits)
     assert len(spy) == count and len(rounds) == 3
 
 
 def test_run_folder_with_other_params_is_refused(tiny_params, tiny_splits):
-    _run(tiny_params.replace(rounds=0), tiny_splits)
+    run_tiny(tiny_params.replace(rounds=0), tiny_splits)
     with pytest.raises(RunFolderError, match=r"dense_rate: 0.2 there, 0.3 now"):
-        _run(tiny_params.replace(rounds=0, dense_rate=0.3), tiny_splits)
+        run_tiny(tiny_params.replace(rounds=0, dense_rate=0.3), tiny_splits)
 
 
 def test_second_writer_of_a_trial_is_refused(tiny_params):
@@ -240,25 +212,25 @@ def test_second_writer_of_a_trial_is_refused(tiny_params):
 
 
 def test_corrupt_state_names_the_file(tiny_params, tiny_splits):
-    _run(tiny_params.replace(rounds=0), tiny_splits)
+    run_tiny(tiny_params.replace(rounds=0), tiny_splits)
     state = RunPaths(tiny_params.run_dir).trial(0).state
     state.write_bytes(b"not a zip file")
     with pytest.raises(RunFolderError, match="state.npz"):
-        _run(tiny_params.replace(rounds=0), tiny_splits)
+        run_tiny(tiny_params.replace(rounds=0), tiny_splits)
 
 
 def test_corrupt_table_names_the_file(tiny_params, tiny_splits):
-    _run(tiny_params.replace(rounds=1), tiny_splits)
+    run_tiny(tiny_params.replace(rounds=1), tiny_splits)
     table = RunPaths(tiny_params.run_dir).trial(0).rounds
     table.write_bytes(b"\x00\xff garbage \xfe")
     with pytest.raises(RunFolderError, match=r"trial_000/rounds.csv is corrupt"):
-        _run(tiny_params.replace(rounds=1), tiny_splits)
+        run_tiny(tiny_params.replace(rounds=1), tiny_splits)
 
 
-def test_raising_rounds_or_trials_continues_a_run(tiny_params, tiny_splits, spy):
-    _run(tiny_params.replace(rounds=1), tiny_splits)
+def test_raising_rounds_or_trials_continues_arun_tiny(tiny_params, tiny_splits, spy):
+    run_tiny(tiny_params.replace(rounds=1), tiny_splits)
     trained_before = len(spy)
-    evaluations, rounds = _run(tiny_params.replace(rounds=2, trials=2), tiny_splits)
+    evaluations, rounds = run_tiny(tiny_params.replace(rounds=2, trials=2), tiny_splits)
     # trial 1 rounds 0-2, trial 0 round 2, and trial 0's last round once more, as company for
     # trial 1 (the rule that keeps an interrupted round's rounding); trial 0's round 0 never
     assert trained_before == 2 and len(spy) == 2 + 3 + 1 + 1
@@ -274,24 +246,39 @@ def test_raising_rounds_or_trials_continues_a_run(tiny_params, tiny_splits, spy)
 
 
 def test_run_folder_of_the_epoch_clock_is_refused_naming_the_new_keys(tiny_params, tiny_splits):
-    _run(tiny_params.replace(rounds=0), tiny_splits)
+    run_tiny(tiny_params.replace(rounds=0), tiny_splits)
     paths = RunPaths(tiny_params.run_dir)
     stored = yaml.safe_load(paths.params.read_text())
     stored["max_epochs"] = 4
     paths.params.write_text(yaml.safe_dump(stored))
     with pytest.raises(RunFolderError, match=r"max_epochs.*iterations, eval_every, rewind_iter"):
-        _run(tiny_params.replace(rounds=0), tiny_splits)
+        run_tiny(tiny_params.replace(rounds=0), tiny_splits)
 
 
 def test_a_diverged_ticket_is_recorded_as_such_and_ends_its_trial(tiny_params, tiny_splits):
     params = tiny_params.replace(rounds=2, learning_rate=1e12)
     with pytest.warns(UserWarning, match=r"trial 0 round 0 ticket: the loss became NaN"):
-        evaluations, rounds = _run(params, tiny_splits)
+        evaluations, rounds = run_tiny(params, tiny_splits)
     assert len(rounds) == 1  # nothing to prune from: rounds 1 and 2 are not trained
     row = rounds.iloc[0]
     assert bool(row["diverged"]) and row["iterations_trained"] > 0
     assert np.isnan(row["early_stop_iteration"]) and np.isnan(row["test_accuracy"])
     assert np.isfinite(evaluations[["val_loss", "train_loss"]].to_numpy(float)).all()
     assert load_state(RunPaths(params.run_dir).trial(0).state).diverged_round == 0
-    _, again = _run(params, tiny_splits)  # a rerun trains nothing more
+    _, again = run_tiny(params, tiny_splits)  # a rerun trains nothing more
     assert len(again) == 1
+
+
+def test_a_run_folder_older_than_a_parameter_resumes_if_it_has_the_default(
+    tiny_params, tiny_splits, spy
+):
+    run_tiny(tiny_params.replace(rounds=1), tiny_splits)
+    paths = RunPaths(tiny_params.run_dir)
+    stored = yaml.safe_load(paths.params.read_text())
+    del stored["weight_decay"]  # as if weight_decay came after the folder was made
+    paths.params.write_text(yaml.safe_dump(stored, sort_keys=False))
+    trained = len(spy)
+    run_tiny(tiny_params.replace(rounds=1), tiny_splits)
+    assert len(spy) == trained
+    with pytest.raises(RunFolderError, match=r"weight_decay: 0.0 there, 0.01 now"):
+        run_tiny(tiny_params.replace(rounds=1, weight_decay=0.01), tiny_splits)

@@ -19,7 +19,7 @@ from lthnb.results import RunFolderError, load_state
 
 @pytest.fixture
 def finished_run(tiny_params, tiny_splits):
-    params = tiny_params.replace(tensorboard=True, random_reinit=True)
+    params = tiny_params.replace(tensorboard=True, controls=["reinit"])
     run_experiment(params, progress=False, load=lambda _: tiny_splits)
     return params
 

@@ -107,15 +107,17 @@ def test_ticket_against_its_control_and_the_dense_net(tiny_params):
     write_run_folder(tiny_params)
     rounds = pd.read_csv(RunPaths(tiny_params.run_dir).rounds)
     table = inspect_round.ticket_vs_control(rounds, 0, 2)
-    assert list(table["network"]) == ["dense", "ticket", "control"]
+    assert list(table["network"]) == ["dense", "ticket", "reinit"]
     np.testing.assert_allclose(table["test accuracy %"], [80.0, 82.0, 70.0])
     assert list(table["early-stop iteration"]) == [10, 10, 15]
     text = narrative.round_comparison(table)
     assert "82.00% test accuracy (+2.00 pp against the dense net)" in text
     assert "iteration 10 (dense: 10)" in text
-    assert "control reaches 70.00% (-12.00 pp against the ticket) at iteration 15" in text
+    assert text.endswith(
+        "Its random reinit control reaches 70.00% (-12.00 pp against the ticket) at iteration 15."
+    )
     no_control = inspect_round.ticket_vs_control(rounds[rounds["kind"] == "ticket"], 0, 2)
-    assert narrative.round_comparison(no_control).endswith("(random_reinit is off).")
+    assert narrative.round_comparison(no_control).endswith("(controls is empty).")
     with pytest.raises(RunFolderError, match="no ticket of trial 0, round 7"):
         inspect_round.ticket_vs_control(rounds, 0, 7)
     dense = inspect_round.ticket_vs_control(rounds, 0, 0)
@@ -127,7 +129,7 @@ def test_ticket_against_its_control_and_the_dense_net(tiny_params):
 
 
 def test_a_really_trained_run_passes_every_check(tiny_params, tiny_splits):
-    params = tiny_params.replace(random_reinit=True)
+    params = tiny_params.replace(controls=["reinit"])
     _, rounds = run_experiment(params, progress=False, load=lambda _: tiny_splits)
     trial, round_index = inspect_round.choose_round(params.run_dir)
     assert (trial, round_index) == (0, 2)
@@ -136,4 +138,36 @@ def test_a_really_trained_run_passes_every_check(tiny_params, tiny_splits):
     checks = inspect_round.rewind_check(params.run_dir, trial, round_index)
     assert checks.drop(columns=["layer", "rewound to", "survivors"]).all().all()
     table = inspect_round.ticket_vs_control(rounds, trial, round_index)
-    assert list(table["network"]) == ["dense", "ticket", "control"]
+    assert list(table["network"]) == ["dense", "ticket", "reinit"]
+
+
+def unit(trial: int, round_index: int, kind: str, accuracy: float, diverged=False) -> dict:
+    return {
+        "trial": trial, "round": round_index, "kind": kind,
+        "percent_remaining": 100 * 0.8**round_index, "test_accuracy": accuracy,
+        "early_stop_iteration": 100 * (round_index + 1), "diverged": diverged,
+    }  # fmt: skip
+
+
+def test_each_control_of_the_round_gets_a_row_and_a_sentence_in_kinds_order():
+    rounds = pd.DataFrame(
+        [
+            unit(0, 0, "ticket", 0.80),
+            unit(0, 1, "same_sign", 0.81),
+            unit(0, 1, "random_mask", 0.60),
+            unit(0, 1, "reshuffle", np.nan, diverged=True),
+            unit(0, 1, "ticket", 0.82),
+            unit(1, 1, "reinit", 0.50),  # another trial's control: not this trial's
+            unit(1, 1, "ticket", 0.70),
+        ]
+    )
+    table = inspect_round.ticket_vs_control(rounds, 0, 1)
+    assert list(table["network"]) == ["dense", "ticket", "random_mask", "reshuffle", "same_sign"]
+    np.testing.assert_allclose(table["test accuracy %"][:3], [80.0, 82.0, 60.0])
+    assert list(table["diverged"]) == [False, False, False, True, False]
+    text = narrative.round_comparison(table)
+    assert text.endswith(
+        "Its random mask control reaches 60.00% (-22.00 pp against the ticket) at iteration 200. "
+        "Its reshuffled init control diverged. Its same-sign reinit control reaches 81.00% "
+        "(-1.00 pp against the ticket) at iteration 200."
+    )

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import REPO
 
+from lthnb.kinds import CONTROLS
+
 TRAIN = (
     "import sys\n"
     "from lthnb.experiment import run_experiment\n"
@@ -30,7 +32,7 @@ def _params_file(folder: Path, data_dir: Path, name: str, **changes) -> Path:
         output_dir=str(folder / name),
         rounds=3,
         trials=2,
-        random_reinit=True,
+        controls=list(CONTROLS),
     )
     values.update(changes)
     path = folder / f"{name}.yaml"

@@ -8,9 +8,12 @@ import pytest
 
 from lthnb import narrative
 from lthnb.explore import RoundRecord
+from lthnb.kinds import RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
 from lthnb.plots import RunTables
 
 PERCENTS = [100.0, 80.0, 64.0, 51.2, 41.0, 32.8]
+TIGHT = (-0.1, 0.0, 0.1)  # three trials this close: the 95% CI of a gap is ±0.23 pp
+EXCLUDES = "(95% CI of the gap excludes 0)"
 
 
 def make_run(
@@ -19,14 +22,19 @@ def make_run(
     stops: list[float] | None = None,
     control_stops: list[float] | None = None,
     label: str = "lenet",
+    controls: dict[str, list[float]] | None = None,
+    offsets: tuple[float, ...] = (-0.5, 0.5),
 ) -> RunTables:
-    """Two trials whose means are exactly `ticket` (accuracy in %) and `control` per round."""
+    """Trials whose means are exactly `ticket` (accuracy in %), `control` (a reinit control) and
+    each of `controls` per round; trial t adds offsets[t] pp to accuracies and 100 times that
+    to early stops."""
+    controls = {**({REINIT: control} if control is not None else {}), **(controls or {})}
     rows = []
-    for trial, offset in ((0, -0.5), (1, 0.5)):
+    for trial, offset in enumerate(offsets):
         for round_index, percent in enumerate(PERCENTS[: len(ticket)]):
-            units = [("ticket", ticket, stops)]
-            if control is not None and round_index:
-                units.append(("reinit", control, control_stops))
+            units = [(TICKET, ticket, stops)]
+            if round_index:
+                units += [(kind, values, control_stops) for kind, values in controls.items()]
             for kind, accuracy, stop in units:
                 rows.append(
                     {
@@ -35,7 +43,8 @@ def make_run(
                         "remaining_dense1": percent, "remaining_dense2": percent,
                         "remaining_output": 100 * 0.9**round_index,
                         "test_accuracy": (accuracy[round_index] + offset) / 100,
-                        "early_stop_iteration": 1000.0 if stop is None else stop[round_index],
+                        "early_stop_iteration": 100 * offset
+                        + (1000.0 if stop is None else stop[round_index]),
                     }
                 )  # fmt: skip
     rounds = pd.DataFrame(rows)
@@ -50,7 +59,7 @@ def test_tickets_falling_below_the_dense_net_name_the_percent_where_it_happens()
         "Tickets are at or above it from 80.0% to 64.0% of weights remaining (by up to +0.50 pp "
         "at 80.0%) and below it from 51.2% to 41.0% (by up to 2.00 pp at 41.0%)." in text
     )
-    assert "No controls were trained" in text
+    assert text.endswith("No control was trained (controls is empty).")
 
 
 def test_tickets_never_below_and_a_single_dip_are_told_apart():
@@ -75,22 +84,71 @@ def test_a_diverged_round_counts_as_below_and_many_swings_are_summarised():
     )
 
 
-def test_controls_fall_below_tickets_from_the_round_where_they_stay_below():
-    run = make_run([90.0, 90.0, 90.0, 90.0, 90.0], control=[0, 90.5, 89.0, 88.0, 87.0])
-    assert narrative.accuracy(run).endswith(
-        "Random-reinit controls fall below the tickets from 64.0% remaining on, "
-        "by 3.00 pp at 41.0%."
+def accuracy_of(controls: dict[str, list[float]], offsets=TIGHT) -> str:
+    return narrative.accuracy(make_run([90.0] * 5, controls=controls, offsets=offsets))
+
+
+def test_tickets_beat_a_control_from_the_round_where_the_interval_excludes_zero():
+    text = accuracy_of({REINIT: [0, 90.1, 89.0, 88.0, 87.0]})  # 80.0%: within the noise
+    assert text.endswith(
+        f"Tickets beat random reinit controls from 64.0% remaining on {EXCLUDES}, by 3.00 pp "
+        "at 41.0%."
     )
-    run = make_run([90.0, 90.0, 90.0, 90.0, 90.0], control=[0, 89.0, 89.0, 88.0, 87.0])
-    assert "are below the tickets at every pruned round, by 1.00 to 3.00 pp" in (
-        narrative.accuracy(run)
+    text = accuracy_of({REINIT: [0, 89.0, 89.0, 88.0, 87.0]})
+    assert text.endswith(
+        f"Tickets beat random reinit controls at every pruned round {EXCLUDES}, by 1.00 to 3.00 pp."
     )
-    run = make_run([90.0, 90.0, 90.0, 90.0, 90.0], control=[0, 89.0, 89.0, 88.0, 91.0])
-    assert "are below the tickets at 3 of 4 pruned rounds; at 41.0% they are +1.00 pp" in (
-        narrative.accuracy(run)
+    text = accuracy_of({REINIT: [0, 89.0, 89.0, 90.0, 90.0]})
+    assert text.endswith(
+        f"Tickets beat random reinit controls at 2 of 4 pruned rounds {EXCLUDES}, the last at "
+        "64.0%; at 41.0% the gap is +0.00 pp."
     )
-    run = make_run([90.0, 90.0, 90.0, 90.0, 90.0], control=[0, 90.0, 91.0, 90.0, 92.0])
-    assert "match or beat the tickets at every pruned round" in narrative.accuracy(run)
+
+
+def test_a_gap_within_the_noise_is_never_significantly_behind():
+    never = (
+        "Random reinit controls are never significantly behind the tickets: the 95% CI of the "
+        "gap includes 0 at every pruned round."
+    )
+    assert accuracy_of({REINIT: [0, 90.1, 89.9, 90.0, 90.1]}).endswith(never)
+    # 2 pp below, but two trials 1 pp apart: the raw means would call that a lead, the CI not
+    assert accuracy_of({REINIT: [0, 88.0, 88.0, 88.0, 88.0]}, offsets=(-0.5, 0.5)).endswith(never)
+
+
+def test_a_control_ahead_of_the_tickets_is_told():
+    text = accuracy_of({RANDOM_MASK: [0, 91.0, 91.0, 90.0, 90.0]})
+    assert text.endswith(
+        "Random mask controls are never significantly behind the tickets, and significantly "
+        f"ahead of the tickets at 2 of 4 pruned rounds {EXCLUDES}."
+    )
+
+
+def test_every_control_present_gets_its_own_sentence_in_kinds_order():
+    text = accuracy_of(
+        {
+            SAME_SIGN: [0, 90.0, 90.1, 89.9, 90.0],
+            RANDOM_MASK: [0, 85.0, 84.0, 83.0, 82.0],
+            RESHUFFLE: [0, 90.0, 90.0, 89.0, 88.0],
+        }
+    )
+    masks = text.index(f"Tickets beat random mask controls at every pruned round {EXCLUDES}")
+    reshuffled = text.index("Tickets beat reshuffled init controls from 51.2% remaining on")
+    same_sign = text.index("Same-sign reinit controls are never significantly behind the tickets")
+    assert masks < reshuffled < same_sign
+    assert "random reinit" not in text and "controls is empty" not in text
+
+
+def test_one_trial_gives_no_interval_and_diverged_networks_are_counted():
+    text = accuracy_of({REINIT: [0, 89.0, 91.0, 88.0, 87.0]}, offsets=(0.0,))
+    assert text.endswith(
+        "Random reinit controls are below the tickets at 3 of 4 pruned rounds (ticket − control "
+        "at 41.0%: +3.00 pp; no 95% CI: it needs two or more trials that differ)."
+    )
+    text = accuracy_of({REINIT: [0, 89.0, np.nan, 88.0, 87.0]})
+    assert text.endswith(
+        f"Tickets beat random reinit controls at every pruned round {EXCLUDES}, by 1.00 to 3.00 "
+        "pp. 3 diverged networks are left out."
+    )
 
 
 def test_early_stop_names_the_fastest_round_and_how_much_sooner():
@@ -106,12 +164,20 @@ def test_early_stop_names_the_fastest_round_and_how_much_sooner():
         "trials); tickets reach it earliest at 64.0% of weights remaining, at iteration 400, "
         "3.0x sooner."
     )
-    assert text.endswith(
-        "Random-reinit controls stop later than the tickets at 3 of 4 pruned rounds (at 41.0%: "
-        "iteration 900 against 800)."
+    assert text.endswith(  # two trials 100 iterations apart: only 400 against 1000 is clear
+        f"Random reinit controls stop significantly later than the tickets {EXCLUDES} at 1 of 4 "
+        "pruned rounds (at 41.0%: iteration 900 against 800)."
     )
     slow = narrative.early_stop(make_run([90.0] * 3, stops=[500, 600, 700]))
     assert "no ticket reaches it sooner (the earliest: iteration 600 at 80.0%)." in slow
+    assert slow.endswith("No control was trained (controls is empty).")
+    one = narrative.early_stop(
+        make_run([90.0] * 3, [0, 89, 89], [900, 500, 400], [0, 700, 300], offsets=(0.0,))
+    )
+    assert one.endswith(
+        "Random reinit controls stop later than the tickets at 1 of 2 pruned rounds (at 64.0%: "
+        "iteration 300 against 400; no 95% CI: it needs two or more trials that differ)."
+    )
 
 
 def test_several_runs_get_one_paragraph_each():

@@ -39,9 +39,19 @@ def _parameter_cell(path: Path) -> dict:
     return values
 
 
-def test_all_five_notebooks_exist():
+def test_every_notebook_exists_and_make_report_runs_them_all():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["01_dataset", "02_model", "03_pruning_percent", "04_train", "05_plot"]
+    assert names == [
+        "01_dataset",
+        "02_model",
+        "03_pruning_percent",
+        "04_train",
+        "05_plot",
+        "06_analysis",
+        "07_stability",
+    ]
+    makefile = (REPO / "Makefile").read_text()
+    assert f"NOTEBOOKS := {' '.join(names)}" in makefile
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -125,9 +135,8 @@ def test_train_then_plot_under_papermill(notebook_params, tmp_path):
         str(tmp_path / "04.out.ipynb"),
         "-f",
         str(params_file),
-        "-p",
-        "random_reinit",
-        "True",
+        "-y",
+        "controls: [reinit]",
         "-k",
         "python3",
         "--cwd",
@@ -148,7 +157,7 @@ def test_train_then_plot_under_papermill(notebook_params, tmp_path):
     executed = nbformat.read(tmp_path / "04.out.ipynb", 4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "rounds: 100%" in text  # text progress bars were recorded
-    notebook_params["random_reinit"] = True
+    notebook_params["controls"] = ["reinit"]
     _execute("05_plot", notebook_params, tmp_path)
     for figure in (
         "accuracy_vs_remaining",
@@ -157,6 +166,10 @@ def test_train_then_plot_under_papermill(notebook_params, tmp_path):
         "layer_remaining",
     ):
         assert (run / "figures" / f"{figure}.png").stat().st_size > 0
+    _execute("06_analysis", notebook_params, tmp_path)  # one trial: no overlap between trials
+    for figure in ("sign_changes", "start_magnitudes"):
+        assert (run / "figures" / f"{figure}.png").stat().st_size > 0
+    assert not (run / "figures" / "overlap_trials.png").exists()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

@@ -44,7 +44,8 @@ def assert_well_typed(params: Params) -> None:
     for name in PARAMETER_NAMES:
         value, hint = getattr(params, name), HINTS[name]
         if typing.get_origin(hint) is list:
-            assert type(value) is list and all(type(v) is int for v in value), (name, value)
+            item_type = typing.get_args(hint)[0]
+            assert type(value) is list and all(type(v) is item_type for v in value), (name, value)
         elif isinstance(hint, type):
             assert type(value) is hint, (name, value)
         else:  # str | None
@@ -581,3 +582,46 @@ def test_a_key_given_twice_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match=r"gives seed twice"):
         load_params(write(tmp_path, "{seed: 1, seed: 2}\n"))
     assert load_params(write(tmp_path, "compare_with: [a, a]\n")).compare_with == ["a", "a"]
+
+
+# --- zero pruning rates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pruning_method", ["iterative", "oneshot"])
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [  # LeNet has no conv layers, so its conv_rate cannot prune anything
+        (
+            {"arch": "lenet", "conv_rate": 0.1, "dense_rate": 0, "output_rate": 0},
+            "dense_rate, output_rate",
+        ),
+        (
+            {"arch": "lenet", "dense_units": [], "dense_rate": 0.2, "output_rate": 0},
+            "output_rate",
+        ),
+        (
+            {"arch": "conv2", "conv_rate": 0, "dense_rate": 0, "output_rate": 0},
+            "conv_rate, dense_rate, output_rate",
+        ),
+    ],
+    ids=["lenet", "lenet_without_hidden_layers", "conv2"],
+)
+def test_zero_rates_for_every_prunable_layer_are_refused(
+    values: dict, names: str, pruning_method: str
+) -> None:
+    message = rf"^{names}: 0 for every prunable layer of {values['arch']} with rounds: 3, so "
+    with pytest.raises(ParamsError, match=message + "nothing could be pruned; set one"):
+        load_params(values, rounds=3, pruning_method=pruning_method)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"rounds": 0, "dense_rate": 0, "output_rate": 0},
+        {"rounds": 3, "dense_rate": 0, "output_rate": 0.1},
+        {"rounds": 3, "dense_rate": 0.2, "output_rate": 0, "pruning_scope": "global"},
+        {"rounds": 3, "arch": "conv2", "dense_rate": 0, "output_rate": 0},
+    ],
+)
+def test_a_zero_rate_for_some_layers_or_without_rounds_is_fine(values: dict) -> None:
+    assert load_params(values).rounds == values["rounds"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -15,30 +16,42 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from scipy import stats  # noqa: E402
 
-from lthnb import plots  # noqa: E402
+from lthnb import plots, statistics  # noqa: E402
+from lthnb.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET  # noqa: E402
 
 TRIALS = 3
 PERCENTS = [100.0, 80.0, 64.0, 51.2]  # dense layers, rate 0.2
 OUTPUT_PERCENTS = [100.0, 90.0, 81.0, 72.9]  # output layer, rate 0.1
 # Ticket accuracy per round; trials add -1, 0, +1 pp, so the std over trials is exactly 1 pp.
-TICKET_ACCURACY = [0.90, 0.92, 0.93, 0.91]
-REINIT_ACCURACY = [np.nan, 0.88, 0.85, 0.80]
+ACCURACY = {
+    TICKET: [0.90, 0.92, 0.93, 0.91],
+    REINIT: [np.nan, 0.88, 0.85, 0.80],
+    RANDOM_MASK: [np.nan, 0.86, 0.82, 0.75],
+    RESHUFFLE: [np.nan, 0.90, 0.89, 0.86],
+    SAME_SIGN: [np.nan, 0.92, 0.93, 0.91],  # the ticket's: its gap is never significant
+}
+LEGEND = ["ticket", "random reinit", "random mask", "reshuffled init", "same-sign reinit"]
 
 
-def write_run(folder: Path, arch: str = "lenet", reinit: bool = True, shift: float = 0.0) -> Path:
-    """A run folder as lthnb.results writes it: params.yaml, evaluations.csv, rounds.csv."""
+def write_run(
+    folder: Path, arch: str = "lenet", controls: Sequence[str] = (REINIT,), shift: float = 0.0
+) -> Path:
+    """A run folder as lthnb.results writes it: params.yaml, evaluations.csv, rounds.csv.
+
+    Every kind's trials add -1, 0, +1 pp to its accuracy and 0, 10, 20 to its early stop.
+    """
     folder.mkdir(parents=True)
     folder.joinpath("params.yaml").write_text(yaml.safe_dump({"arch": arch, "trials": TRIALS}))
     evaluations, rounds = [], []
     for trial in range(TRIALS):
         offset = (trial - 1) / 100
         for round_index, percent in enumerate(PERCENTS):
-            kinds = ["ticket", "reinit"] if reinit and round_index else ["ticket"]
+            kinds = [TICKET, *controls] if round_index else [TICKET]
             for kind in kinds:
-                table = TICKET_ACCURACY if kind == "ticket" else REINIT_ACCURACY
-                accuracy = table[round_index] + offset + shift
-                stop = 100 * (4 - round_index) + 10 * trial + (50 if kind == "reinit" else 0)
+                accuracy = ACCURACY[kind][round_index] + offset + shift
+                stop = 100 * (4 - round_index) + 10 * trial + (50 if kind != TICKET else 0)
                 for step in range(1, 4):
                     evaluations.append(
                         {
@@ -119,7 +132,7 @@ def test_accuracy_plot_shows_mean_and_std_over_trials(run, run_dir):
     for x, low, high in zip(PERCENTS, mean - std, mean + std, strict=True):
         at_x = vertices[np.isclose(vertices[:, 0], x)][:, 1]
         assert np.isclose(at_x.min(), low) and np.isclose(at_x.max(), high)
-    reinit = line(ax, "lenet reinit")
+    reinit = line(ax, "lenet random reinit")
     assert reinit.get_linestyle() == "--" and ticket.get_linestyle() == "-"
     np.testing.assert_allclose(reinit.get_xdata(), PERCENTS[1:])
     np.testing.assert_allclose(line(ax, "lenet dense").get_ydata(), [90.0, 90.0])
@@ -133,7 +146,7 @@ def test_percent_axis_is_log_decreasing_with_round_ticks(run):
     np.testing.assert_allclose(sorted(ax.get_xticks()), sorted(PERCENTS))
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["100", "80.0", "64.0", "51.2"]
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert {"lenet ticket", "lenet reinit", "lenet dense"} <= set(legend)
+    assert {"lenet ticket", "lenet random reinit", "lenet dense"} <= set(legend)
     assert ax.get_xlabel() == "Weights remaining (%)" and "%" in ax.get_ylabel()
     assert ax.get_title()
 
@@ -157,21 +170,22 @@ def test_two_runs_share_one_axes_in_two_colours(tmp_path):
     ax = plots.accuracy_vs_remaining(runs).axes[0]
     conv2, conv4 = line(ax, "conv2 ticket"), line(ax, "conv4 ticket")
     assert conv2.get_color() != conv4.get_color()
-    assert line(ax, "conv2 reinit").get_color() == conv2.get_color()
+    assert line(ax, "conv2 random reinit").get_color() == conv2.get_color()
     np.testing.assert_allclose(conv4.get_ydata() - conv2.get_ydata(), 2.0)
     legend = {text.get_text() for text in ax.get_legend().get_texts()}
     assert {"conv2 ticket", "conv4 ticket", "conv2 dense", "conv4 dense"} <= legend
 
 
-def test_run_without_controls_has_no_reinit_series(tmp_path):
-    run = plots.read_run(write_run(tmp_path / "x", reinit=False))
+def test_run_without_controls_has_no_control_series(tmp_path):
+    run = plots.read_run(write_run(tmp_path / "x", controls=()))
     ax = plots.early_stop_vs_remaining(run).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["lenet ticket", "lenet dense"]
     np.testing.assert_allclose(line(ax, "lenet ticket").get_ydata(), [410, 310, 210, 110])
     assert ax.get_ylabel() == "Early-stop iteration"
-    table = plots.summary_table(run)
-    assert table["reinit_test_accuracy_mean"].isna().all()
+    table = statistics.round_summary(run.rounds)
+    assert set(table["kind"]) == {TICKET} and table["ticket_lead"].isna().all()
+    assert list(plots.kinds_view(run).index) == [TICKET]
 
 
 def test_single_trial_has_no_band(tmp_path):
@@ -182,22 +196,45 @@ def test_single_trial_has_no_band(tmp_path):
     assert not [each for each in ax.collections if each.get_gid()]
 
 
-def test_summary_table_matches_pandas(run, run_dir):
-    table = plots.summary_table(run)
+def test_round_summary_matches_pandas(run, run_dir):
+    table = statistics.round_summary(run.rounds)
     csv = pd.read_csv(run_dir / "rounds.csv")
-    assert list(table["round"]) == [0, 1, 2, 3]
-    np.testing.assert_allclose(table["percent_remaining"], PERCENTS)
-    for kind in ("ticket", "reinit"):
+    assert list(zip(table["round"], table["kind"], strict=True)) == [
+        (0, TICKET), (1, TICKET), (1, REINIT), (2, TICKET), (2, REINIT), (3, TICKET), (3, REINIT),
+    ]  # fmt: skip
+    for kind in (TICKET, REINIT):
         grouped = csv[csv["kind"] == kind].groupby("round")
-        rows = table.set_index("round").loc[grouped.groups.keys()]
+        rows = table[table["kind"] == kind].set_index("round")
         accuracy, stop = grouped["test_accuracy"], grouped["early_stop_iteration"]
-        np.testing.assert_allclose(rows[f"{kind}_test_accuracy_mean"], accuracy.mean() * 100)
-        np.testing.assert_allclose(rows[f"{kind}_test_accuracy_std"], accuracy.std() * 100)
-        np.testing.assert_allclose(rows[f"{kind}_early_stop_iteration_mean"], stop.mean())
-        np.testing.assert_allclose(rows[f"{kind}_early_stop_iteration_std"], stop.std())
-    assert np.isnan(table.loc[0, "reinit_test_accuracy_mean"])
-    assert list(table["trials"]) == [TRIALS] * 4
-    np.testing.assert_allclose(table["ticket_accuracy_change_vs_dense"], [0.0, 2.0, 3.0, 1.0])
+        np.testing.assert_allclose(rows["percent_remaining"], grouped["percent_remaining"].mean())
+        np.testing.assert_allclose(rows["test_accuracy_mean"], accuracy.mean() * 100)
+        np.testing.assert_allclose(rows["test_accuracy_std"], accuracy.std() * 100)
+        np.testing.assert_allclose(rows["early_stop_iteration_mean"], stop.mean())
+        np.testing.assert_allclose(rows["early_stop_iteration_std"], stop.std())
+        assert list(rows["trials"]) == [TRIALS] * len(rows)
+    tickets = table[table["kind"] == TICKET]
+    np.testing.assert_allclose(tickets["accuracy_change_vs_dense"], [0.0, 2.0, 3.0, 1.0])
+    assert tickets["significant"].isna().all()
+
+
+def several_controls(tmp_path: Path, controls: Sequence[str] = CONTROLS) -> plots.RunTables:
+    return plots.read_run(write_run(tmp_path / "controls", controls=controls))
+
+
+def test_round_summary_gives_each_controls_lead_with_scipys_interval(tmp_path):
+    table = statistics.round_summary(several_controls(tmp_path).rounds).set_index(["round", "kind"])
+    assert list(table.loc[1].index) == [TICKET, *CONTROLS]
+    for control in CONTROLS:
+        ticket = [100 * (ACCURACY[TICKET][2] + offset) for offset in (-0.01, 0, 0.01)]
+        other = [100 * (ACCURACY[control][2] + offset) for offset in (-0.01, 0, 0.01)]
+        interval = stats.ttest_ind(ticket, other, equal_var=False).confidence_interval(0.95)
+        row = table.loc[(2, control)]
+        assert row["ticket_lead"] == pytest.approx(np.mean(ticket) - np.mean(other), abs=1e-4)
+        assert row["ticket_lead_low"] == pytest.approx(interval.low, abs=1e-4)
+        assert row["ticket_lead_high"] == pytest.approx(interval.high, abs=1e-4)
+    significant = table["significant"].dropna().unstack()
+    assert significant[[REINIT, RANDOM_MASK]].all().all()
+    assert not significant[SAME_SIGN].any()
 
 
 def test_validation_curves_default_to_first_and_last_round(run):
@@ -242,15 +279,79 @@ def test_coinciding_layers_stay_visible_and_distinct_in_the_legend(run):
 
 def test_summary_view_is_narrow_and_reads_mean_plus_minus_std(run):
     view = plots.summary_view(run)
-    assert len(view.columns) == 7 and max(len(column) for column in view.columns) <= 18
-    assert view.index.name == "round" and list(view.index) == [0, 1, 2, 3]
-    assert view.loc[1, "ticket acc. %"] == "92.00 ± 1.00"
-    assert view.loc[0, "control acc. %"] == "–"
-    assert view.loc[2, "ticket − dense pp"] == "+3.00"
-    assert view.loc[3, "ticket stop iter."] == "110 ± 10"
-    assert view.loc[3, "% left"] == "51.2" and view.loc[3, "trials"] == TRIALS
+    assert max(len(column) for column in view.columns) <= 18
+    assert view.index.names == ["round", "network"]
+    assert list(view.index)[:3] == [(0, "dense"), (1, "ticket"), (1, "random reinit")]
+    assert view.loc[(1, "ticket"), "test acc. %"] == "92.00 ± 1.00"
+    assert view.loc[(2, "ticket"), "vs dense pp"] == "+3.00"
+    assert view.loc[(2, "random reinit"), "vs dense pp"] == "-5.00"
+    assert view.loc[(3, "ticket"), "stop iter."] == "110 ± 10"
+    assert view.loc[(3, "random reinit"), "stop iter."] == "160 ± 10"
+    assert view.loc[(3, "ticket"), "% left"] == "51.2" and view.loc[(3, "ticket"), "trials"] == 3
+    assert view.loc[(0, "dense"), "ticket lead pp"] == "–"
     width = max(len(line) for line in view.to_string().splitlines())
     assert width < 110
+
+
+def test_summary_view_stars_the_significant_leads(tmp_path):
+    view = plots.summary_view(several_controls(tmp_path))
+    same = [100 * (ACCURACY[TICKET][1] + offset) for offset in (-0.01, 0, 0.01)]
+    low, high = stats.ttest_ind(same, same, equal_var=False).confidence_interval(0.95)
+    assert view.loc[(1, "same-sign reinit"), "ticket lead pp"] == f"+0.00 [{low:+.2f}, {high:+.2f}]"
+    lead = view.loc[(1, "random reinit"), "ticket lead pp"]
+    assert lead.startswith("+4.00 [") and lead.endswith("]*")
+    assert view.loc[(3, "random mask"), "test acc. %"] == "75.00 ± 1.00"
+    assert [network for _, network in view.loc[[1]].index] == LEGEND
+
+
+def test_kinds_view_lists_the_kinds_trained_with_their_legend_and_description(tmp_path):
+    view = plots.kinds_view(several_controls(tmp_path, controls=(SAME_SIGN, REINIT)))
+    assert list(view.index) == [TICKET, REINIT, SAME_SIGN]
+    assert list(view["legend"]) == ["ticket", "random reinit", "same-sign reinit"]
+    assert list(view["networks"]) == [TRIALS * len(PERCENTS), TRIALS * 3, TRIALS * 3]
+    assert "original sign" in view.loc[SAME_SIGN, "what it is"]
+
+
+def test_every_control_is_its_own_series_with_its_own_style(tmp_path):
+    run = several_controls(tmp_path)
+    for figure, value, scale in (
+        (plots.accuracy_vs_remaining, "test_accuracy", 100.0),
+        (plots.early_stop_vs_remaining, "early_stop_iteration", 1.0),
+    ):
+        ax = figure(run).axes[0]
+        labels = [each.get_label() for each in ax.get_lines()]
+        assert labels == [f"lenet {name}" for name in LEGEND] + ["lenet dense"]
+        for kind, name in zip((TICKET, *CONTROLS), LEGEND, strict=True):
+            rows = run.rounds[run.rounds["kind"] == kind].groupby("round")[value]
+            np.testing.assert_allclose(line(ax, f"lenet {name}").get_ydata(), rows.mean() * scale)
+            assert len(band(ax, f"lenet {name}")) > 0
+        series = [line(ax, f"lenet {name}") for name in LEGEND]
+        assert len({each.get_marker() for each in series}) == len(LEGEND)
+        assert len({each.get_color() for each in series}) == len(LEGEND)  # one run: by kind
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert legend == labels
+
+
+def test_only_the_controls_a_run_trained_are_drawn(tmp_path):
+    ax = plots.accuracy_vs_remaining(several_controls(tmp_path, controls=(RESHUFFLE,))).axes[0]
+    labels = [each.get_label() for each in ax.get_lines()]
+    assert labels == ["lenet ticket", "lenet reshuffled init", "lenet dense"]
+    assert line(ax, "lenet reshuffled init").get_marker() == plots.KIND_STYLES[RESHUFFLE]["marker"]
+
+
+def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):
+    runs = [
+        plots.read_run(write_run(tmp_path / "a", arch="conv2", controls=CONTROLS)),
+        plots.read_run(write_run(tmp_path / "b", arch="conv4", controls=(RANDOM_MASK,))),
+    ]
+    ax = plots.early_stop_vs_remaining(runs).axes[0]
+    conv2 = [line(ax, f"conv2 {name}") for name in LEGEND]
+    assert len({each.get_color() for each in conv2}) == 1
+    mask = line(ax, "conv4 random mask")
+    assert mask.get_color() != conv2[0].get_color()
+    assert mask.get_marker() == line(ax, "conv2 random mask").get_marker()
+    assert line(ax, "conv4 dense").get_color() == mask.get_color()
+    assert not [each for each in ax.get_lines() if each.get_label() == "conv4 random reinit"]
 
 
 def test_save_figure_writes_png_and_svg(run, tmp_path):

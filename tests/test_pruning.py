@@ -1,5 +1,7 @@
 """Masks and schedules: pure numpy, no TensorFlow."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,19 @@ from lthnb.pruning import (
     prune_layerwise,
     total_percent_remaining,
 )
-from lthnb.schedule import keep_counts, layer_rates, schedule_table, schedule_totals
+from lthnb.schedule import (
+    frozen_layers,
+    keep_counts,
+    layer_rates,
+    schedule_table,
+    schedule_totals,
+)
+
+# LeNet-300-100 pruned as open_lth does: 20% global, the output layer left alone.
+LENET_SHAPES = {"dense1": (784, 300), "dense2": (300, 100), "output": (100, 10)}
+LENET_SIZES = {name: rows * columns for name, (rows, columns) in LENET_SHAPES.items()}
+OPEN_LTH_RATES = {"dense1": 0.2, "dense2": 0.2, "output": 0.0}
+RANKED = ("dense1", "dense2")
 
 
 def test_layerwise_keeps_the_largest_surviving_magnitudes():
@@ -103,3 +117,66 @@ def test_global_schedule_plans_totals_only():
         800 + 90,
         640 + 81,
     ]
+
+
+def global_rounds(rounds: int) -> Iterator[tuple[dict, dict, dict, dict]]:
+    """(keep, trained kernels, old masks, new masks) of rounds 1..rounds, global scope.
+
+    Each layer has its own scale, as after training: layer-wise ranking would then keep small
+    weights of one layer over larger ones of another, and the output's weights are the
+    smallest, so an output layer left in the ranking would lose weights first.
+    """
+    rng = np.random.default_rng(2)
+    scales = {"dense1": 1.0, "dense2": 3.0, "output": 0.1}
+    masks = dense_masks({name: np.zeros(shape) for name, shape in LENET_SHAPES.items()})
+    for round_index in range(1, rounds + 1):
+        trained = {
+            name: rng.normal(scale=scales[name], size=shape) for name, shape in LENET_SHAPES.items()
+        }
+        keep = keep_counts(LENET_SIZES, OPEN_LTH_RATES, round_index)
+        new = next_masks(trained, masks, keep, "global", frozen_layers(OPEN_LTH_RATES))
+        yield keep, trained, masks, new
+        masks = new
+
+
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+def test_a_zero_rate_layer_is_never_pruned_in_either_scope(scope: str) -> None:
+    kernels = {"dense1": np.arange(1.0, 11.0), "output": np.full(4, 0.5)}
+    rates = {"dense1": 0.2, "output": 0.0}
+    keep = keep_counts({"dense1": 10, "output": 4}, rates, 1)
+    masks = next_masks(kernels, dense_masks(kernels), keep, scope, frozen_layers(rates))
+    assert masks["output"].tolist() == [1.0] * 4
+    assert masks["dense1"].tolist() == [0.0, 0.0] + [1.0] * 8
+
+
+def test_global_scope_keeps_a_zero_rate_output_layer_whole_every_round() -> None:
+    for _, _, _, masks in global_rounds(6):
+        assert percent_remaining(masks)["output"] == 100.0
+        assert masks["output"].dtype == np.float32
+
+
+def test_global_scope_with_a_frozen_layer_keeps_the_schedules_total() -> None:
+    totals = schedule_totals(LENET_SIZES, OPEN_LTH_RATES, 6)["weights_remaining"].tolist()
+    for round_index, (keep, _, _, masks) in enumerate(global_rounds(6), start=1):
+        kept = sum(int(mask.sum()) for mask in masks.values())
+        assert kept == sum(keep.values()) == totals[round_index]
+
+
+def test_global_scope_prunes_the_smallest_magnitudes_of_the_ranked_layers() -> None:
+    for _, trained, old, new in global_rounds(4):
+        kept = np.concatenate([np.abs(trained[name][new[name] > 0]) for name in RANKED])
+        pruned = np.concatenate(
+            [np.abs(trained[name][(old[name] > 0) & (new[name] == 0)]) for name in RANKED]
+        )
+        assert pruned.size > 0
+        assert kept.min() >= pruned.max()
+        assert np.all(new["dense1"] <= old["dense1"]) and np.all(new["dense2"] <= old["dense2"])
+
+
+def test_global_schedule_knows_that_zero_rate_layers_keep_everything() -> None:
+    table = schedule_table(LENET_SIZES, OPEN_LTH_RATES, rounds=3, scope="global")
+    output = table[table["layer"] == "output"]
+    assert output["weights_remaining"].tolist() == [1000] * 4
+    assert output["fraction_remaining"].tolist() == [1.0] * 4
+    ranked = table[table["layer"].isin(RANKED) & (table["round"] > 0)]
+    assert ranked["weights_remaining"].isna().all()

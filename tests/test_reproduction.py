@@ -1,11 +1,17 @@
 """The reproduction table comes from rounds.csv by code, and the committed one is current."""
 
+import math
+
 import pandas as pd
 import pytest
 from conftest import REPO
+from scipy import stats
 
 from lthnb.reproduction import (
     comparison_table,
+    markdown,
+    recipe_markdown,
+    recipe_table,
     rewinding_markdown,
     rewinding_table,
     summary_markdown,
@@ -13,31 +19,29 @@ from lthnb.reproduction import (
 
 RESULTS = REPO / "docs" / "results" / "lenet_fashion_mnist"
 LATE_REWINDING = REPO / "docs" / "results" / "lenet_fashion_mnist_rewind"
+OPEN_LTH = REPO / "docs" / "results" / "lenet_open_lth"
+OPEN_LTH_LABELS = ("paper (Adam, layer-wise)", "open_lth (SGD, global)")
 
 
-def _rounds() -> pd.DataFrame:
+def _rounds(
+    offsets: tuple[float, ...] = (-0.01, 0.01), controls: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """Tickets at 90% and each control at its accuracy (default: reinit at 85%) in every pruned
+    round; trial t adds offsets[t] to every accuracy."""
+    controls = {"reinit": 0.85} if controls is None else controls
     rows = []
-    for trial, offset in enumerate((-0.01, 0.01)):
+    for trial, offset in enumerate(offsets):
         for round_index, percent in enumerate((100.0, 50.0, 20.0)):
-            rows.append(
-                dict(
-                    trial=trial,
-                    round=round_index,
-                    kind="ticket",
-                    percent_remaining=percent,
-                    test_accuracy=0.90 + offset,
-                    early_stop_iteration=1000 - 200 * round_index,
-                )
-            )
-            if round_index:
+            kinds = {"ticket": 0.90, **(controls if round_index else {})}
+            for kind, accuracy in kinds.items():
                 rows.append(
                     dict(
                         trial=trial,
                         round=round_index,
-                        kind="reinit",
+                        kind=kind,
                         percent_remaining=percent,
-                        test_accuracy=0.85 + offset,
-                        early_stop_iteration=1000,
+                        test_accuracy=accuracy + offset,
+                        early_stop_iteration=1000 - 200 * round_index * (kind == "ticket"),
                     )
                 )
     return pd.DataFrame(rows)
@@ -52,6 +56,40 @@ def test_comparison_picks_the_nearest_round_and_compares():
     assert first["ticket_minus_dense_pp"] == pytest.approx(0.0)
     assert first["ticket_minus_reinit_pp"] == pytest.approx(5.0)
     assert table.iloc[1]["early_stop_change_vs_dense_percent"] == pytest.approx(-40.0)
+
+
+def test_every_control_gets_its_accuracy_and_the_tickets_lead_with_scipys_interval():
+    rounds = _rounds((-0.002, 0.0, 0.002), {"same_sign": 0.90, "random_mask": 0.80})
+    table = comparison_table(rounds, percents=(51.0, 21.0))
+    for control, accuracy in (("random_mask", 80.0), ("same_sign", 90.0)):
+        ticket = rounds.query("kind == 'ticket' and round == 2")["test_accuracy"] * 100
+        other = rounds.query(f"kind == '{control}' and round == 2")["test_accuracy"] * 100
+        interval = stats.ttest_ind(ticket, other, equal_var=False).confidence_interval(0.95)
+        row = table.iloc[1]
+        assert row[f"{control}_accuracy"] == pytest.approx(accuracy)
+        assert row[f"ticket_minus_{control}_pp"] == pytest.approx(90.0 - accuracy)
+        assert row[f"ticket_minus_{control}_low"] == pytest.approx(interval.low)
+        assert row[f"ticket_minus_{control}_high"] == pytest.approx(interval.high)
+    assert table["ticket_minus_random_mask_significant"].all()
+    assert not table["ticket_minus_same_sign_significant"].any()
+    assert "reinit_accuracy" not in table.columns
+
+
+def test_markdown_gives_each_control_two_columns_and_stars_significant_leads():
+    rounds = _rounds((-0.002, 0.0, 0.002), {"same_sign": 0.90, "random_mask": 0.80})
+    header, _, first, second, *note = markdown(comparison_table(rounds, (51.0, 21.0))).splitlines()
+    assert header.split(" | ")[3:9] == [
+        "ticket acc. (%)", "random mask acc. (%)", "same-sign reinit acc. (%)",
+        "ticket − dense (pp)", "ticket − random mask (pp, 95% CI)",
+        "ticket − same-sign reinit (pp, 95% CI)",
+    ]  # fmt: skip
+    cells = first.split(" | ")
+    assert cells[7].startswith("+10.00 [+9.") and cells[7].endswith("]*")
+    assert cells[8].startswith("+0.00 [-") and not cells[8].endswith("*")
+    assert note[-1].endswith("* where it excludes 0.")
+    plain = markdown(comparison_table(_rounds(controls={}), (51.0,)))
+    assert "95% CI" not in plain and "In brackets" not in plain
+    assert plain.splitlines()[0].count(" | ") == 6  # paper %, round, % remaining and 4 more
 
 
 def test_committed_summary_is_regenerated_from_the_committed_rounds():
@@ -88,4 +126,27 @@ def test_committed_late_rewinding_summary_is_regenerated_from_the_committed_roun
     committed = (LATE_REWINDING / "summary.md").read_text()
     regenerated = rewinding_markdown(RESULTS / "rounds.csv", LATE_REWINDING / "rounds.csv")
     assert regenerated == committed
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
+
+
+def test_recipes_are_matched_by_sparsity_not_by_round():
+    first = _rounds()
+    second = _rounds((0.0, 0.02))
+    # the second recipe prunes slower: 100, 80, 50, 20 % over rounds 0..3
+    second["round"] = second["round"].map({0: 0, 1: 2, 2: 3})
+    extra = second[second["round"] == 2].assign(round=1, percent_remaining=80.0)
+    second = pd.concat([second, extra], ignore_index=True)
+    table = recipe_table(first, second, percents=(100.0, 51.0, 21.0))
+    assert list(table["first_round"]) == [0, 1, 2]
+    assert list(table["second_round"]) == [0, 2, 3]
+    assert list(table["second_percent"]) == [100.0, 50.0, 20.0]
+    assert table["second_accuracy"].iloc[1] == pytest.approx(91.0)
+    assert table["first_reinit"].iloc[1] == pytest.approx(85.0)
+    assert math.isnan(table["second_reinit"].iloc[0])  # no control of the dense net
+
+
+def test_committed_recipe_comparison_is_current():
+    committed = (OPEN_LTH / "summary.md").read_text()
+    generated = recipe_markdown(RESULTS / "rounds.csv", OPEN_LTH / "rounds.csv", OPEN_LTH_LABELS)
+    assert committed == generated
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
