@@ -38,7 +38,7 @@ from lthnb.masked_model import (
 from lthnb.models import build_model, kernel_sizes, layer_kinds
 from lthnb.params import Params
 from lthnb.paths import RunPaths, TrialPaths
-from lthnb.progress import progress_bar
+from lthnb.progress import advance_to, iterations_bar, progress_bar
 from lthnb.pruning import dense_masks, next_masks, percent_remaining, total_percent_remaining
 from lthnb.results import (
     EVALUATION_COLUMNS,
@@ -220,18 +220,10 @@ class Experiment:
         """Round 0 trains from iteration 0 and records theta_k; later rounds start at k."""
         k = self.params.rewind_iteration
         start, record_at = (0, k) if round_index == 0 else (k, 0)
-        bar = progress_bar(
-            initial=start,
-            total=self.params.iterations,
-            desc="iterations",
-            leave=False,
-            detail=True,
-            disable=not self.progress,
-        )
+        bar = iterations_bar(start, self.params.iterations, self.progress)
 
         def show(index: int, record: dict) -> None:
-            if record["iteration"] > bar.n:
-                bar.update(record["iteration"] - bar.n)
+            advance_to(bar, record["iteration"])
             bar.set_postfix(val_accuracy=f"{record['val_accuracy']:.4f}")
             if logs[index] is not None:
                 logs[index].evaluation(record)

@@ -29,3 +29,16 @@ def progress_bar(*args: Any, detail: bool = False, **kwargs: Any) -> tqdm.std.tq
             kwargs["disable"] = True
         return tqdm.std.tqdm(*args, **{**kwargs, "leave": True, "file": sys.stdout})
     return tqdm.auto.tqdm(*args, **kwargs)
+
+
+def iterations_bar(start: int, total: int, enabled: bool) -> tqdm.std.tqdm:
+    """The inner bar of a training call: absolute iterations from `start` to `total`."""
+    return progress_bar(
+        initial=start, total=total, desc="iterations", leave=False, detail=True, disable=not enabled
+    )
+
+
+def advance_to(bar: tqdm.std.tqdm, iteration: int) -> None:
+    """Move an iterations bar to an evaluation's absolute iteration."""
+    if iteration > bar.n:
+        bar.update(iteration - bar.n)

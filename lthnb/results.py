@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,21 +154,26 @@ def _check_same_params(path: Path, stored: dict, params: Params) -> None:
 
 
 @contextmanager
-def trial_writer(paths: TrialPaths) -> Iterator[None]:
-    """Hold the trial's lock: one process writes a trial at a time (released if it dies)."""
-    paths.root.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(paths.lock, timeout=0)
+def exclusive_writer(folder: Path, lock_path: Path, advice: str) -> Iterator[None]:
+    """Hold `folder`'s OS file lock: one process writes it at a time, and a process that dies
+    releases it. A second writer is refused at once with `advice`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_path, timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise RunFolderError(
-            f"{paths.root} is being written by another process (lock {paths.lock}); "
-            "wait for it to finish or run another trial"
+            f"{folder} is being written by another process (lock {lock_path}); {advice}"
         ) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def trial_writer(paths: TrialPaths) -> AbstractContextManager[None]:
+    """One process trains a trial at a time."""
+    return exclusive_writer(paths.root, paths.lock, "wait for it to finish or run another trial")
 
 
 @dataclass

@@ -40,7 +40,7 @@ from lthnb.masked_model import Weights, kernels_of, masked
 from lthnb.models import build_model
 from lthnb.params import Params
 from lthnb.paths import RunPaths
-from lthnb.progress import progress_bar
+from lthnb.progress import advance_to, iterations_bar, progress_bar
 from lthnb.pruning import dense_masks, total_percent_remaining
 from lthnb.results import (
     RunFolderError,
@@ -269,17 +269,10 @@ class StabilityAnalysis:
 
     def _train(self, jobs: list[NetworkJob], k: int) -> list[UnitOutcome]:
         """The copies from iteration k to the end, with an iterations bar."""
-        bar = progress_bar(
-            initial=k,
-            total=self.params.iterations,
-            desc="iterations",
-            leave=False,
-            detail=True,
-            disable=not self.progress,
-        )
+        bar = iterations_bar(k, self.params.iterations, self.progress)
 
         def show(index: int, record: dict) -> None:
-            bar.update(max(0, record["iteration"] - bar.n))
+            advance_to(bar, record["iteration"])
 
         try:
             return self.engine.train(jobs, k, on_evaluation=show)

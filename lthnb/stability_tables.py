@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
 import pandas as pd
 
 from lthnb.paths import RunPaths, StabilityPaths
-from lthnb.results import RunFolderError, read_table, write_table, write_text
+from lthnb.results import RunFolderError, exclusive_writer, read_table, write_table, write_text
 
 UNIT_COLUMNS = ["trial", "round", "rewind_iteration"]
 POINT_COLUMNS = [
@@ -51,21 +49,9 @@ class Unit:
         return dict(zip(UNIT_COLUMNS, dataclasses.astuple(self), strict=True))
 
 
-@contextmanager
-def analysis_writer(paths: StabilityPaths) -> Iterator[None]:
-    """Hold the analysis's lock: one process writes its tables at a time."""
-    paths.root.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(paths.lock, timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise RunFolderError(
-            f"{paths.root} is being written by another process (lock {paths.lock}); wait for it"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
+def analysis_writer(paths: StabilityPaths) -> AbstractContextManager[None]:
+    """One process writes the analysis's tables at a time."""
+    return exclusive_writer(paths.root, paths.lock, "wait for it")
 
 
 def _completed_rows(path: Path, completed: list[str], columns: list[str]) -> pd.DataFrame:
