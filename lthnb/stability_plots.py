@@ -18,9 +18,10 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lthnb.plots import format_percent, line_with_band, mean_std_text, new_axes, percent_axis
+from lthnb.plots import format_percent, line_with_band, new_axes, percent_axis
 from lthnb.stability_tables import StabilityTables
 from lthnb.statistics import mean_std
+from lthnb.views import mean_std_text
 
 STABLE_BELOW = 2.0  # percentage points of test error: the paper's threshold for "stable"
 VALUES = {  # summary columns: table column, header, scale, digits

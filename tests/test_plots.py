@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from lthnb import plots, statistics  # noqa: E402
+from lthnb import plots, statistics, views  # noqa: E402
 from lthnb.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET  # noqa: E402
 
 TRIALS = 3
@@ -185,7 +185,7 @@ def test_run_without_controls_has_no_control_series(tmp_path):
     assert ax.get_ylabel() == "Early-stop iteration"
     table = statistics.round_summary(run.rounds)
     assert set(table["kind"]) == {TICKET} and table["ticket_lead"].isna().all()
-    assert list(plots.kinds_view(run).index) == [TICKET]
+    assert list(views.kinds_view(run).index) == [TICKET]
 
 
 def test_single_trial_has_no_band(tmp_path):
@@ -278,7 +278,7 @@ def test_coinciding_layers_stay_visible_and_distinct_in_the_legend(run):
 
 
 def test_summary_view_is_narrow_and_reads_mean_plus_minus_std(run):
-    view = plots.summary_view(run)
+    view = views.summary_view(run)
     assert max(len(column) for column in view.columns) <= 18
     assert view.index.names == ["round", "network"]
     assert list(view.index)[:3] == [(0, "dense"), (1, "ticket"), (1, "random reinit")]
@@ -294,7 +294,7 @@ def test_summary_view_is_narrow_and_reads_mean_plus_minus_std(run):
 
 
 def test_summary_view_stars_the_significant_leads(tmp_path):
-    view = plots.summary_view(several_controls(tmp_path))
+    view = views.summary_view(several_controls(tmp_path))
     same = [100 * (ACCURACY[TICKET][1] + offset) for offset in (-0.01, 0, 0.01)]
     low, high = stats.ttest_ind(same, same, equal_var=False).confidence_interval(0.95)
     assert view.loc[(1, "same-sign reinit"), "ticket lead pp"] == f"+0.00 [{low:+.2f}, {high:+.2f}]"
@@ -305,7 +305,7 @@ def test_summary_view_stars_the_significant_leads(tmp_path):
 
 
 def test_kinds_view_lists_the_kinds_trained_with_their_legend_and_description(tmp_path):
-    view = plots.kinds_view(several_controls(tmp_path, controls=(SAME_SIGN, REINIT)))
+    view = views.kinds_view(several_controls(tmp_path, controls=(SAME_SIGN, REINIT)))
     assert list(view.index) == [TICKET, REINIT, SAME_SIGN]
     assert list(view["legend"]) == ["ticket", "random reinit", "same-sign reinit"]
     assert list(view["networks"]) == [TRIALS * len(PERCENTS), TRIALS * 3, TRIALS * 3]

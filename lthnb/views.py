@@ -1,0 +1,61 @@
+"""The tables notebooks show beside the figures: mean ± std as text, one row per thing read.
+
+Figures live in lthnb.plots; these views only format what lthnb.statistics computes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lthnb.kinds import DESCRIPTIONS, LABELS, TICKET
+from lthnb.plots import RunTables, format_percent
+from lthnb.statistics import controls_in, interval_text, round_summary
+
+
+def kinds_view(run: RunTables) -> pd.DataFrame:
+    """The kinds of network the run trained, with what each is: the key to legends and tables."""
+    kinds = [TICKET, *controls_in(run.rounds)]
+    return pd.DataFrame(
+        {
+            "legend": [LABELS[kind] for kind in kinds],
+            "what it is": [DESCRIPTIONS[kind] for kind in kinds],
+            "networks": run.rounds["kind"].value_counts().reindex(kinds).to_numpy(),
+        },
+        index=pd.Index(kinds, name="kind"),
+    )
+
+
+def summary_view(run: RunTables) -> pd.DataFrame:
+    """The summary table for reading: one row per round and network, mean ± std as text, and
+    the ticket's lead over each control with its 95% CI, starred where the CI excludes 0."""
+    table = round_summary(run.rounds)
+    lead = zip(
+        table["ticket_lead"], table["ticket_lead_low"], table["ticket_lead_high"],
+        table["significant"], strict=True,
+    )  # fmt: skip
+    view = pd.DataFrame(
+        {
+            "% left": table["percent_remaining"].map(format_percent),
+            "trials": table["trials"],
+            "test acc. %": _mean_std_texts(table, "test_accuracy", 2),
+            "vs dense pp": table["accuracy_change_vs_dense"].map("{:+.2f}".format),
+            "ticket lead pp": [interval_text(*values) for values in lead],
+            "stop iter.": _mean_std_texts(table, "early_stop_iteration", 0),
+        }
+    )
+    network = table["kind"].map(LABELS).where(table["round"] > 0, "dense")
+    view.index = pd.MultiIndex.from_arrays([table["round"], network], names=["round", "network"])
+    return view
+
+
+def _mean_std_texts(table: pd.DataFrame, value: str, digits: int) -> list[str]:
+    means, stds = table[f"{value}_mean"], table[f"{value}_std"]
+    return [mean_std_text(mean, std, digits) for mean, std in zip(means, stds, strict=True)]
+
+
+def mean_std_text(mean: float, std: float, digits: int) -> str:
+    """'mean ± std'; the mean alone where one trial gives no std, a dash where nothing ran."""
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
