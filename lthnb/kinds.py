@@ -31,3 +31,8 @@ LABELS = {
     RESHUFFLE: "reshuffled init",
     SAME_SIGN: "same-sign reinit",
 }
+
+
+def kind_sort_key(column):
+    """A `sort_values` key: the `kind` column in KIND_ORDER (ticket first), others as they are."""
+    return column.map(KIND_ORDER) if column.name == "kind" else column

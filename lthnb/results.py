@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lthnb.kinds import KIND_ORDER, REINIT
+from lthnb.kinds import REINIT, kind_sort_key
 from lthnb.params import REMOVED_PARAMETERS, Params, load_params
 from lthnb.paths import RunPaths, TrialPaths
 
@@ -314,16 +314,11 @@ def _merge_unlocked(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         if not table.empty:
             sort_keys = UNIT_KEYS + (["iteration"] if name == "evaluations" else [])
-            table = table.sort_values(sort_keys, key=_training_order, kind="stable")
+            table = table.sort_values(sort_keys, key=kind_sort_key, kind="stable")
             table = table.reset_index(drop=True)
         write_table(getattr(paths, name), table)
         merged.append(table)
     return merged[0], merged[1]
-
-
-def _training_order(column: pd.Series) -> pd.Series:
-    """Sort key: within a round the ticket is trained before its control."""
-    return column.map(KIND_ORDER) if column.name == "kind" else column
 
 
 def write_ticket_info(path: Path, info: dict) -> None:

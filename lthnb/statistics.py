@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lthnb.kinds import CONTROLS, KIND_ORDER, TICKET
+from lthnb.kinds import CONTROLS, TICKET, kind_sort_key
 
 CONFIDENCE = 0.95
 GAP_COLUMNS = [
@@ -112,13 +112,9 @@ def round_summary(rounds: pd.DataFrame) -> pd.DataFrame:
     dense = by_round(rounds, TICKET, "test_accuracy", 100.0)["mean"].get(0, np.nan)
     kinds = (TICKET, *controls_in(rounds))
     table = pd.concat([_kind_summary(rounds, kind, dense) for kind in kinds]).reset_index()
-    table = table.sort_values(["round", "kind"], key=_round_then_kind_order, kind="stable")
+    table = table.sort_values(["round", "kind"], key=kind_sort_key, kind="stable")
     table["significant"] = table["significant"].astype("boolean")  # NA: tickets
     return table.reset_index(drop=True).round(4)
-
-
-def _round_then_kind_order(column: pd.Series) -> pd.Series:
-    return column.map(KIND_ORDER) if column.name == "kind" else column
 
 
 def _kind_summary(rounds: pd.DataFrame, kind: str, dense: float) -> pd.DataFrame:
