@@ -9,7 +9,7 @@ fresh values come from a newly built network (the initialisers live in the model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -63,18 +63,19 @@ def control_start(
     kind: str,
     start: Mapping[str, np.ndarray],
     masks: Mapping[str, np.ndarray],
-    fresh: Mapping[str, np.ndarray],
+    draw_fresh: Callable[[], Arrays],
     rng: np.random.Generator,
 ) -> tuple[Arrays, Arrays]:
     """(starting weights, masks) of a control of the ticket that starts at `start` with `masks`.
 
-    `fresh` is a newly initialised network drawn for this control (its own seed), `rng` the
-    control's generator.
+    `draw_fresh` builds a newly initialised network for this control (its own seed); only the
+    controls that take fresh values call it, since building a network costs a model. `rng` is
+    the control's generator.
     """
     if kind == RANDOM_MASK:
         return dict(start), random_masks(masks, rng)
     if kind == RESHUFFLE:
         return reshuffled(start, masks, rng), dict(masks)
     if kind == SAME_SIGN:
-        return same_sign(start, fresh, masks), dict(masks)
-    return dict(fresh), dict(masks)  # reinit
+        return same_sign(start, draw_fresh(), masks), dict(masks)
+    return draw_fresh(), dict(masks)  # reinit

@@ -188,8 +188,9 @@ class Experiment:
         masks = self._ticket_masks(round_index, book)
         if kind == TICKET:
             return NetworkJob(start, masks, seed)
-        fresh = get_weights(self.build(seed))
-        weights, masks = control_start(kind, start, masks, fresh, np.random.default_rng(seed))
+        weights, masks = control_start(
+            kind, start, masks, lambda: get_weights(self.build(seed)), np.random.default_rng(seed)
+        )
         return NetworkJob(weights, masks, seed)
 
     def _run_round(self, round_index: int, units, books: dict[int, TrialBooks], bar) -> None:
