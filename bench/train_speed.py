@@ -15,8 +15,11 @@ that is negligible, but over the bench's short epochs (scaled x12 for Conv-2) it
       architecture's params file (round 0), twice that (tickets and one control each) and five
       times that (tickets and all four controls), evaluated every 100 iterations, pruned and
       dense
+  (E) the round-0 stack of (D) at `precision: mixed_bfloat16` (on CPUs with AVX512-BF16 or AMX)
+  (F) the validation evaluation alone, with 500, 2000 (lthnb's) and 8000 images per batch
 LeNet runs a full epoch; Conv-2 a subset, scaled to 60K (said in the output). It also measures
-a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS.
+a large matmul's GFLOP/s, the compute limit these figures are compared with, and peak RSS, and
+prints bench/conv_options.py's table (layouts, oneDNN, bfloat16 on Conv-2's costliest layer).
 
     .venv/bin/python bench/train_speed.py        (or: make bench)
 """
@@ -34,18 +37,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
+from conv_options import report as conv_options_report  # noqa: E402
 
 from lthnb.clock import steps_per_epoch  # noqa: E402
 from lthnb.data import Splits, load_dataset  # noqa: E402
-from lthnb.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
+from lthnb.device import bf16_native, cpu_flags  # noqa: E402
+from lthnb.engine import COMPUTE_DTYPES, DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
 from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
 from lthnb.models import build_model  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
 from lthnb.pruning import dense_masks, prune_layerwise  # noqa: E402
+from lthnb.stack import NetworkStack  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parent.parent / "params"
 FULL = 60_000
 CONV2_SUBSET = 5_000
+EVAL_BATCHES = (500, 2000, 8000)  # images per evaluation batch, over the whole stack
+BF16 = bf16_native("cpu", cpu_flags(), [])
 
 
 REPEATS = 2
@@ -162,6 +170,21 @@ def engine_epoch(params, template, data: DataTensors, size: int, pruned: bool, e
     return train
 
 
+def evaluation(params, template, data: DataTensors, size: int, images: int):
+    """(F): one validation evaluation of a stack of `size`, `images` per batch; the call returns
+    its seconds per 1000 images per network."""
+    runner = StackRunner(NetworkStack(template, size, COMPUTE_DTYPES[params.precision]), params)
+    runner.eval_batch = max(1, images // size)  # read when the evaluation is traced
+    count = int(data.x_val.shape[0])
+
+    def evaluate() -> float:
+        start = time.perf_counter()
+        [value.numpy() for value in runner.evaluate(data.x_val, data.y_val)]
+        return (time.perf_counter() - start) * 1000 / count
+
+    return evaluate
+
+
 def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
     """Seconds per trial-epoch (one network, 60K images) of each way of training; `detailed`
     adds the old loop, one evaluation per epoch, and a stack of 2 x trials."""
@@ -193,6 +216,13 @@ def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
     for size in sizes:
         epoch = engine_epoch(params, template, data, size, True, 100)
         times[f"D_together_{size}"] = scale * timed(epoch) / size
+    if BF16:
+        half = params.replace(precision="mixed_bfloat16")
+        epoch = engine_epoch(half, template, data, params.trials, True, 100)
+        times[f"E_together_{params.trials}_mixed_bfloat16"] = scale * timed(epoch) / params.trials
+    for images in EVAL_BATCHES:
+        per_thousand = timed(evaluation(params, template, data, params.trials, images))
+        times[f"F_eval_{images}_images_per_batch"] = per_thousand
     if detailed:
         pair = sizes[1]  # tickets and one control each
         epoch = engine_epoch(params, template, data, pair, False, 100)
@@ -210,6 +240,11 @@ def lthnb_best(figures: dict[str, float]) -> float:
         if key == "C_lthnb_masked"
         or (key.startswith("D_together") and not key.endswith("_eval_per_epoch"))
     )
+
+
+def round_zero_stack(figures: dict[str, float]) -> int:
+    """The smallest stack (D) measured: the params file's trials."""
+    return min(int(key.split("_")[2]) for key in figures if key.startswith("D_together_"))
 
 
 def main() -> None:
@@ -240,13 +275,16 @@ def main() -> None:
         print(f"{name}: seconds per trial-epoch of 60K images{note}")
         best = lthnb_best(figures)
         for key, seconds in figures.items():
-            if key != "gflop_per_epoch":
+            if key.startswith("F_"):
+                print(f"  {key:34s} {seconds:8.3f} s per 1000 images per network")
+            elif key != "gflop_per_epoch":
                 rate = figures["gflop_per_epoch"] / seconds
                 print(
                     f"  {key:34s} {seconds:8.2f} s  {rate:6.1f} GFLOP/s "
                     f"({100 * rate / limit:.0f}% of matmul)"
                 )
         print(f"  lthnb best                         {best:8.2f} s")
+    print("\n".join(conv_options_report()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MiB")
     size = max(int(key.rsplit("_", 1)[1]) for key in lenet if key.startswith("D_dense_"))
@@ -254,7 +292,7 @@ def main() -> None:
         f"masks' cost, {size} networks together: "
         f"{lenet[f'D_together_{size}'] / lenet[f'D_dense_{size}']:.3f}"
     )
-    trials = min(int(key.split("_")[2]) for key in lenet if key.startswith("D_together_"))
+    trials = round_zero_stack(lenet)
     print(
         "per-network seconds, tickets with all four controls against one control each: "
         f"{lenet[f'D_together_{5 * trials}'] / lenet[f'D_together_{2 * trials}']:.3f}"
@@ -270,9 +308,13 @@ def main() -> None:
     masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_dense"]
     lenet_speedup = lenet["B_keras_fit"] / lthnb_best(lenet)
     conv2_speedup = conv2["B_keras_fit"] / lthnb_best(conv2)
+    if BF16:
+        trials = round_zero_stack(conv2)
+        bf16_over = conv2[f"E_together_{trials}_mixed_bfloat16"] / conv2[f"D_together_{trials}"]
     print(
         f"ratios: masked_over_unmasked={masked_over:.3f} lenet_speedup={lenet_speedup:.2f} "
         f"conv2_speedup={conv2_speedup:.2f} eval_every_100_over_per_epoch={evaluation_cost:.3f}"
+        + (f" conv2_bf16_over_float32={bf16_over:.3f}" if BF16 else "")
     )
 
 

@@ -25,6 +25,7 @@ from lthnb.optimizer import StackOptimizer
 from lthnb.params import Params
 from lthnb.stack import NetworkStack
 
+COMPUTE_DTYPES = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16}  # by `precision`
 EVAL_IMAGES = 2000  # images per evaluation batch, over all networks of the stack
 EvaluationReport = Callable[[int, dict], None]
 
@@ -239,7 +240,8 @@ class Engine:
 
     def runner(self, size: int) -> StackRunner:
         if size not in self._runners:
-            self._runners[size] = StackRunner(NetworkStack(self.template, size), self.params)
+            stack = NetworkStack(self.template, size, COMPUTE_DTYPES[self.params.precision])
+            self._runners[size] = StackRunner(stack, self.params)
         return self._runners[size]
 
     def train(

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 import tf_keras
 
 from lthnb.controls import control_start
 from lthnb.data import Splits, load_dataset
-from lthnb.device import configure_device
+from lthnb.device import set_up_device
 from lthnb.engine import DataTensors, Engine, NetworkJob, UnitOutcome
 from lthnb.kinds import KIND_CODES, TICKET
 from lthnb.masked_model import (
@@ -330,7 +329,6 @@ def run_experiment(
     params: Params, progress: bool = True, load: Callable[[Params], Splits] = load_data
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Configure the device, load the data, train (or resume); return (evaluations, rounds)."""
-    configure_device(params.device)
-    tf.config.experimental.enable_op_determinism()
+    set_up_device(params.device, params.precision)
     experiment = Experiment(params, load(params), progress=progress)
     return experiment.run()

@@ -26,6 +26,7 @@ from lthnb.kinds import CONTROLS
 
 ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
 DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
+PRECISIONS = ("float32", "mixed_bfloat16")
 # Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
 # usual ceiling for seeds and leaves plenty of room.
 MAX_SEED = 2**31 - 1
@@ -149,6 +150,12 @@ class Params:
     output_dir: str | None = _param(None, "run folder; null: runs/<arch>")
     device: str = _param(
         "auto", "auto | cpu | gpu (gpu: fail if none)", choices=("auto", "cpu", "gpu")
+    )
+    precision: str = _param(
+        "float32",
+        "float32 | mixed_bfloat16 (bf16 compute, float32 weights: for CPUs with AMX or "
+        "avx512_bf16, and GPUs from Ampere on)",
+        choices=PRECISIONS,
     )
     compare_with: list[str] = _param([], "other run folders drawn on 05's figures, for comparison")
     tensorboard: bool = _param(False, "also write TensorBoard logs into <run folder>/tensorboard")

@@ -32,7 +32,7 @@ import tensorflow as tf
 import tf_keras
 
 from lthnb.data import Splits
-from lthnb.device import configure_device
+from lthnb.device import set_up_device
 from lthnb.engine import DataTensors, Engine, NetworkJob, UnitOutcome
 from lthnb.experiment import load_data, unit_seed
 from lthnb.kinds import TICKET
@@ -285,6 +285,5 @@ def run_stability(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check the run folder, then compute (or resume) the analysis: (path_points, instability)."""
     paths, states = open_stability_run(params)
-    configure_device(params.device)
-    tf.config.experimental.enable_op_determinism()
+    set_up_device(params.device, params.precision)
     return StabilityAnalysis(params, paths, states, load(params), progress).run()

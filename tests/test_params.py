@@ -320,6 +320,11 @@ def test_a_wrong_type_names_key_value_and_expected_type(
         ("activation", "gelu", r"^activation: 'gelu' is not allowed; use one of relu \| tanh"),
         ("pruning_scope", "Global", r"^pruning_scope: 'Global' is not allowed"),
         ("device", "tpu", r"^device: 'tpu' is not allowed; use one of auto \| cpu \| gpu"),
+        (
+            "precision",
+            "bfloat16",
+            r"^precision: 'bfloat16' is not allowed; use one of float32 \| mixed_bfloat16",
+        ),
     ],
 )
 def test_out_of_range_names_key_and_what_is_allowed(name: str, value: Any, message: str) -> None:
