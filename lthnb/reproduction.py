@@ -8,7 +8,9 @@ output; a test regenerates it from the committed CSV, so no number is typed in b
 
     .venv/bin/python -m lthnb.reproduction docs/results/lenet_fashion_mnist/rounds.csv
 
-With `--late-rewinding <rounds.csv>` it compares instead the tickets rewound to θ0 with those of
+With `--every-round` the rows are every pruned round instead of the paper's LeNet sparsities (for
+runs on another schedule, such as the conv nets at reduced scale). With
+`--late-rewinding <rounds.csv>` it compares instead the tickets rewound to θ0 with those of
 a late-rewinding run (rewound to θk) of the same protocol, and with `--recipe <rounds.csv>` the
 tickets and controls of another recipe (e.g. open_lth's) at equal sparsity.
 """
@@ -34,6 +36,12 @@ INTERVAL_NOTE = (
     f"\nIn brackets: the {CONFIDENCE:.0%} confidence interval of the gap over trials (Welch's t); "
     "* where it excludes 0.\n"
 )
+
+
+def pruned_round_percents(rounds: pd.DataFrame) -> tuple[float, ...]:
+    """The percent remaining of each pruned round the tickets reached: `--every-round`'s rows."""
+    tickets = rounds[(rounds["kind"] == TICKET) & (rounds["round"] > 0)]
+    return tuple(tickets.groupby("round")["percent_remaining"].first())
 
 
 def comparison_table(
@@ -118,9 +126,13 @@ def rewinding_table(
     return pd.DataFrame(rows)
 
 
-def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
-    """The θ0-against-θk table as GitHub markdown."""
-    table = rewinding_table(pd.read_csv(theta0_csv), pd.read_csv(late_csv))
+def rewinding_markdown(
+    theta0_csv: str | Path, late_csv: str | Path, every_round: bool = False
+) -> str:
+    """The θ0-against-θk table as GitHub markdown (every pruned round, or the paper's)."""
+    theta0, late = pd.read_csv(theta0_csv), pd.read_csv(late_csv)
+    percents = pruned_round_percents(late) if every_round else PAPER_PERCENTS
+    table = rewinding_table(theta0, late, percents)
     titles = ["trials θ0/θk", "θ0 ticket acc. (%)", "θk ticket acc. (%)", "θk − θ0 (pp)"]
     titles += ["θ0 early-stop iter.", "θk early-stop iter."]
     return _markdown_table(
@@ -137,6 +149,7 @@ def rewinding_markdown(theta0_csv: str | Path, late_csv: str | Path) -> str:
             for r in table.itertuples()
         ),
         table,
+        paper_column=not every_round,
     )
 
 
@@ -199,12 +212,14 @@ def _spread(mean: float, std: float, trials: int) -> str:
     return f"{mean:.2f} ± {std:.2f}" if trials > 1 else f"{mean:.2f}"
 
 
-def _markdown_table(titles: list[str], cells, table: pd.DataFrame) -> str:
-    """GitHub markdown: the paper's sparsity, the round and its percent, then `titles`."""
-    titles = ["paper %", "round", "% remaining", *titles]
+def _markdown_table(titles: list[str], cells, table: pd.DataFrame, paper_column: bool) -> str:
+    """GitHub markdown: the paper's sparsity (if `paper_column`), the round and its percent,
+    then `titles`."""
+    titles = ["paper %"] * paper_column + ["round", "% remaining", *titles]
     lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
     for r, row in zip(table.itertuples(), cells, strict=True):
-        first = [f"{r.paper_percent:g}", f"{r.round}", f"{r.percent_remaining:.1f}"]
+        first = [f"{r.paper_percent:g}"] * paper_column
+        first += [f"{r.round}", f"{r.percent_remaining:.1f}"]
         lines.append("| " + " | ".join(first + row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -219,7 +234,7 @@ def dense_summary(rounds: pd.DataFrame) -> str:
     )
 
 
-def markdown(table: pd.DataFrame) -> str:
+def markdown(table: pd.DataFrame, paper_column: bool = True) -> str:
     """The table as GitHub markdown, rounded for reading, with a note on the intervals."""
     controls = [control for control in CONTROLS if f"{control}_accuracy" in table.columns]
     titles = ["ticket acc. (%)", *(f"{LABELS[c]} acc. (%)" for c in controls)]
@@ -227,7 +242,8 @@ def markdown(table: pd.DataFrame) -> str:
     titles += [f"ticket − {LABELS[c]} (pp, {CONFIDENCE:.0%} CI)" for c in controls]
     titles += ["ticket early-stop iter.", "vs dense"]
     rows = table.to_dict("records")
-    text = _markdown_table(titles, (_markdown_cells(row, controls) for row in rows), table)
+    cells = (_markdown_cells(row, controls) for row in rows)
+    text = _markdown_table(titles, cells, table, paper_column)
     return text + INTERVAL_NOTE if controls else text
 
 
@@ -249,10 +265,13 @@ def _markdown_cells(row: dict, controls: Sequence[str]) -> list[str]:
     ]
 
 
-def summary_markdown(rounds_csv: str | Path) -> str:
-    """The dense line and the comparison table for a rounds.csv."""
+def summary_markdown(rounds_csv: str | Path, every_round: bool = False) -> str:
+    """The dense line and the comparison table for a rounds.csv (every pruned round, or the
+    paper's LeNet sparsities)."""
     rounds = pd.read_csv(rounds_csv)
-    return dense_summary(rounds) + "\n\n" + markdown(comparison_table(rounds))
+    percents = pruned_round_percents(rounds) if every_round else PAPER_PERCENTS
+    table = markdown(comparison_table(rounds, percents), paper_column=not every_round)
+    return dense_summary(rounds) + "\n\n" + table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -265,14 +284,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--labels", nargs=2, default=("paper", "other"), help="the two recipes' names (--recipe)"
     )
+    parser.add_argument(
+        "--every-round",
+        action="store_true",
+        help="a row per pruned round, not the paper's LeNet sparsities (e.g. the conv runs)",
+    )
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
     if args.late_rewinding:
-        text = rewinding_markdown(args.rounds_csv, args.late_rewinding)
+        text = rewinding_markdown(args.rounds_csv, args.late_rewinding, args.every_round)
     elif args.recipe:
         text = recipe_markdown(args.rounds_csv, args.recipe, args.labels)
     else:
-        text = summary_markdown(args.rounds_csv)
+        text = summary_markdown(args.rounds_csv, args.every_round)
     if args.output:
         args.output.write_text(text)
     else:

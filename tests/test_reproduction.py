@@ -9,6 +9,7 @@ from scipy import stats
 
 from lthnb.reproduction import (
     comparison_table,
+    main,
     markdown,
     recipe_markdown,
     recipe_table,
@@ -150,3 +151,21 @@ def test_committed_recipe_comparison_is_current():
     generated = recipe_markdown(RESULTS / "rounds.csv", OPEN_LTH / "rounds.csv", OPEN_LTH_LABELS)
     assert committed == generated
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
+
+
+def test_every_round_gives_a_row_per_pruned_round_without_the_paper_column(tmp_path):
+    theta0 = _rounds()
+    theta0.to_csv(tmp_path / "theta0.csv", index=False)
+    theta0.assign(test_accuracy=theta0["test_accuracy"] + 0.01).to_csv(
+        tmp_path / "late.csv", index=False
+    )
+    main([str(tmp_path / "theta0.csv"), "--every-round", "--output", str(tmp_path / "s.md")])
+    lines = (tmp_path / "s.md").read_text().splitlines()
+    header, rows = lines[2], [line for line in lines[4:] if line.startswith("| ")]
+    assert header.startswith("| round | % remaining | ticket acc. (%) |")
+    assert [row.split(" | ")[:2] for row in rows] == [["| 1", "50.0"], ["| 2", "20.0"]]
+    main([str(tmp_path / "theta0.csv"), "--late-rewinding", str(tmp_path / "late.csv"),
+          "--every-round", "--output", str(tmp_path / "r.md")])  # fmt: skip
+    lines = (tmp_path / "r.md").read_text().splitlines()
+    assert lines[0].startswith("| round | % remaining | trials θ0/θk |")
+    assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00", "+1.00"]
