@@ -8,11 +8,12 @@ output; a test regenerates it from the committed CSV, so no number is typed in b
 
     .venv/bin/python -m lthnb.reproduction docs/results/lenet_fashion_mnist/rounds.csv
 
-With `--every-round` the rows are every pruned round instead of the paper's LeNet sparsities (for
-runs on another schedule, such as the conv nets at reduced scale). With
-`--late-rewinding <rounds.csv>` it compares instead the tickets rewound to θ0 with those of
-a late-rewinding run (rewound to θk) of the same protocol, and with `--recipe <rounds.csv>` the
-tickets and controls of another recipe (e.g. open_lth's) at equal sparsity.
+With `--every-round` the rows are every round instead of the paper's LeNet sparsities (for runs
+on another schedule, such as the conv nets at reduced scale). With `--paired <rounds.csv>`
+(or `--late-rewinding`) it compares instead the tickets of two runs of one protocol trial by
+trial, e.g. rewound to θ0 and to θk, or float32 and bfloat16 (`--labels` names them), and with
+`--recipe <rounds.csv>` the tickets and controls of another recipe (e.g. open_lth's) at equal
+sparsity.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
 # Where two recipes are compared: the dense net, then the paper's sparsities down to about 9%
 # (open_lth's 11 levels of 20% global pruning reach 8.6-8.9%).
 RECIPE_PERCENTS = (100.0, 51.0, 21.0, 13.5, 9.0)
+REWINDING_LABELS = ("θ0", "θk")
 INTERVAL_PARTS = ("pp", "low", "high", "significant")  # ticket_minus_<control>_<part> columns
 INTERVAL_NOTE = (
     f"\nIn brackets: the {CONFIDENCE:.0%} confidence interval of the gap over trials (Welch's t); "
@@ -38,9 +40,10 @@ INTERVAL_NOTE = (
 )
 
 
-def pruned_round_percents(rounds: pd.DataFrame) -> tuple[float, ...]:
-    """The percent remaining of each pruned round the tickets reached: `--every-round`'s rows."""
-    tickets = rounds[(rounds["kind"] == TICKET) & (rounds["round"] > 0)]
+def round_percents(rounds: pd.DataFrame, first_round: int = 1) -> tuple[float, ...]:
+    """The percent remaining of each round from `first_round` on that the tickets reached:
+    `--every-round`'s rows (the summary's start at round 1: the dense net has its own line)."""
+    tickets = rounds[(rounds["kind"] == TICKET) & (rounds["round"] >= first_round)]
     return tuple(tickets.groupby("round")["percent_remaining"].first())
 
 
@@ -93,22 +96,23 @@ def _control_columns(
     }
 
 
-def rewinding_table(
-    theta0: pd.DataFrame, late: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
+def paired_table(
+    first: pd.DataFrame, second: pd.DataFrame, percents: Sequence[float] = PAPER_PERCENTS
 ) -> pd.DataFrame:
-    """Per paper sparsity: tickets rewound to θ0 against tickets rewound to θk, round by round
-    over the same trials (those the late-rewinding run has), so the comparison is paired."""
-    present = late.loc[late["kind"] == TICKET, ["trial", "round"]]
-    theta0 = theta0.merge(present, on=["trial", "round"])
+    """Per sparsity: the tickets of two runs of one protocol that differ in one setting (θ0
+    against late rewinding to θk, float32 against bfloat16), round by round over the same
+    trials (those the second run has), so the comparison is paired."""
+    present = second.loc[second["kind"] == TICKET, ["trial", "round"]]
+    first = first.merge(present, on=["trial", "round"])
     rows = []
     stats = {
         name: (
             by_round(rounds, TICKET, "test_accuracy", 100.0),
             by_round(rounds, TICKET, "early_stop_iteration"),
         )
-        for name, rounds in (("theta0", theta0), ("late", late))
+        for name, rounds in (("first", first), ("second", second))
     }
-    percent = stats["late"][0]["percent_remaining"]
+    percent = stats["second"][0]["percent_remaining"]
     for target in percents:
         round_index = int((percent - target).abs().idxmin())
         row = {
@@ -121,30 +125,35 @@ def rewinding_table(
             row[f"{name}_accuracy"] = accuracy["mean"].get(round_index, math.nan)
             row[f"{name}_accuracy_std"] = accuracy["std"].get(round_index, math.nan)
             row[f"{name}_early_stop_iteration"] = iteration["mean"].get(round_index, math.nan)
-        row["late_minus_theta0_pp"] = row["late_accuracy"] - row["theta0_accuracy"]
+        row["second_minus_first_pp"] = row["second_accuracy"] - row["first_accuracy"]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def rewinding_markdown(
-    theta0_csv: str | Path, late_csv: str | Path, every_round: bool = False
+def paired_markdown(
+    first_csv: str | Path,
+    second_csv: str | Path,
+    every_round: bool = False,
+    labels: Sequence[str] = REWINDING_LABELS,
 ) -> str:
-    """The θ0-against-θk table as GitHub markdown (every pruned round, or the paper's)."""
-    theta0, late = pd.read_csv(theta0_csv), pd.read_csv(late_csv)
-    percents = pruned_round_percents(late) if every_round else PAPER_PERCENTS
-    table = rewinding_table(theta0, late, percents)
-    titles = ["trials θ0/θk", "θ0 ticket acc. (%)", "θk ticket acc. (%)", "θk − θ0 (pp)"]
-    titles += ["θ0 early-stop iter.", "θk early-stop iter."]
+    """`paired_table` as GitHub markdown: every round from the dense one on, or the paper's
+    sparsities; `labels` name the two runs (default θ0 and θk)."""
+    first, second = pd.read_csv(first_csv), pd.read_csv(second_csv)
+    percents = round_percents(second, 0) if every_round else PAPER_PERCENTS
+    table = paired_table(first, second, percents)
+    a, b = labels
+    titles = [f"trials {a}/{b}", f"{a} ticket acc. (%)", f"{b} ticket acc. (%)", f"{b} − {a} (pp)"]
+    titles += [f"{a} early-stop iter.", f"{b} early-stop iter."]
     return _markdown_table(
         titles,
         (
             [
-                f"{r.theta0_trials}/{r.late_trials}",
-                _spread(r.theta0_accuracy, r.theta0_accuracy_std, r.theta0_trials),
-                _spread(r.late_accuracy, r.late_accuracy_std, r.late_trials),
-                f"{r.late_minus_theta0_pp:+.2f}",
-                f"{r.theta0_early_stop_iteration:.0f}",
-                f"{r.late_early_stop_iteration:.0f}",
+                f"{r.first_trials}/{r.second_trials}",
+                _spread(r.first_accuracy, r.first_accuracy_std, r.first_trials),
+                _spread(r.second_accuracy, r.second_accuracy_std, r.second_trials),
+                f"{r.second_minus_first_pp:+.2f}",
+                f"{r.first_early_stop_iteration:.0f}",
+                f"{r.second_early_stop_iteration:.0f}",
             ]
             for r in table.itertuples()
         ),
@@ -269,7 +278,7 @@ def summary_markdown(rounds_csv: str | Path, every_round: bool = False) -> str:
     """The dense line and the comparison table for a rounds.csv (every pruned round, or the
     paper's LeNet sparsities)."""
     rounds = pd.read_csv(rounds_csv)
-    percents = pruned_round_percents(rounds) if every_round else PAPER_PERCENTS
+    percents = round_percents(rounds) if every_round else PAPER_PERCENTS
     table = markdown(comparison_table(rounds, percents), paper_column=not every_round)
     return dense_summary(rounds) + "\n\n" + table
 
@@ -277,12 +286,17 @@ def summary_markdown(rounds_csv: str | Path, every_round: bool = False) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rounds_csv", type=Path)
-    parser.add_argument("--late-rewinding", type=Path, help="a late-rewinding run's rounds.csv")
+    parser.add_argument(
+        "--paired",
+        "--late-rewinding",
+        type=Path,
+        help="the rounds.csv of a run differing in one setting (e.g. late rewinding)",
+    )
     parser.add_argument(
         "--recipe", type=Path, help="another recipe's rounds.csv, compared at equal sparsity"
     )
     parser.add_argument(
-        "--labels", nargs=2, default=("paper", "other"), help="the two recipes' names (--recipe)"
+        "--labels", nargs=2, help="the two runs' names (--paired: θ0 θk; --recipe: paper other)"
     )
     parser.add_argument(
         "--every-round",
@@ -291,10 +305,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
-    if args.late_rewinding:
-        text = rewinding_markdown(args.rounds_csv, args.late_rewinding, args.every_round)
+    if args.paired:
+        labels = args.labels or REWINDING_LABELS
+        text = paired_markdown(args.rounds_csv, args.paired, args.every_round, labels)
     elif args.recipe:
-        text = recipe_markdown(args.rounds_csv, args.recipe, args.labels)
+        text = recipe_markdown(args.rounds_csv, args.recipe, args.labels or ("paper", "other"))
     else:
         text = summary_markdown(args.rounds_csv, args.every_round)
     if args.output:

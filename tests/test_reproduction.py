@@ -11,10 +11,10 @@ from lthnb.reproduction import (
     comparison_table,
     main,
     markdown,
+    paired_markdown,
+    paired_table,
     recipe_markdown,
     recipe_table,
-    rewinding_markdown,
-    rewinding_table,
     summary_markdown,
 )
 
@@ -99,33 +99,35 @@ def test_committed_summary_is_regenerated_from_the_committed_rounds():
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
 
 
-def test_rewinding_table_compares_the_same_rounds_of_two_runs():
+def test_paired_table_compares_the_same_rounds_of_two_runs():
     theta0 = _rounds()
     late = theta0.assign(
         test_accuracy=theta0["test_accuracy"] + 0.01,
         early_stop_iteration=theta0["early_stop_iteration"] + 500,
     )
-    table = rewinding_table(theta0, late, percents=(51.0, 21.0))
+    table = paired_table(theta0, late, percents=(51.0, 21.0))
     assert list(table["round"]) == [1, 2]
-    assert table["late_minus_theta0_pp"].tolist() == pytest.approx([1.0, 1.0])
-    assert table["theta0_trials"].tolist() == [2, 2]
-    assert (table["late_early_stop_iteration"] - table["theta0_early_stop_iteration"]).tolist() == [
+    assert table["second_minus_first_pp"].tolist() == pytest.approx([1.0, 1.0])
+    assert table["first_trials"].tolist() == [2, 2]
+    assert (
+        table["second_early_stop_iteration"] - table["first_early_stop_iteration"]
+    ).tolist() == [
         500,
         500,
     ]
 
 
-def test_rewinding_table_pairs_the_trials_of_the_late_run():
+def test_paired_table_pairs_the_trials_of_the_late_run():
     theta0 = _rounds()
     late = theta0[(theta0["trial"] == 0) | (theta0["round"] < 2)]  # trial 1 stopped at round 1
-    table = rewinding_table(theta0, late, percents=(51.0, 21.0))
-    assert table["theta0_trials"].tolist() == [2, 1] == table["late_trials"].tolist()
-    assert table.iloc[1]["theta0_accuracy"] == pytest.approx(89.0)  # trial 0 alone
+    table = paired_table(theta0, late, percents=(51.0, 21.0))
+    assert table["first_trials"].tolist() == [2, 1] == table["second_trials"].tolist()
+    assert table.iloc[1]["first_accuracy"] == pytest.approx(89.0)  # trial 0 alone
 
 
 def test_committed_late_rewinding_summary_is_regenerated_from_the_committed_rounds():
     committed = (LATE_REWINDING / "summary.md").read_text()
-    regenerated = rewinding_markdown(RESULTS / "rounds.csv", LATE_REWINDING / "rounds.csv")
+    regenerated = paired_markdown(RESULTS / "rounds.csv", LATE_REWINDING / "rounds.csv")
     assert regenerated == committed
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
 
@@ -153,7 +155,7 @@ def test_committed_recipe_comparison_is_current():
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
 
 
-def test_every_round_gives_a_row_per_pruned_round_without_the_paper_column(tmp_path):
+def test_every_round_gives_a_row_per_round_without_the_paper_column(tmp_path):
     theta0 = _rounds()
     theta0.to_csv(tmp_path / "theta0.csv", index=False)
     theta0.assign(test_accuracy=theta0["test_accuracy"] + 0.01).to_csv(
@@ -168,4 +170,6 @@ def test_every_round_gives_a_row_per_pruned_round_without_the_paper_column(tmp_p
           "--every-round", "--output", str(tmp_path / "r.md")])  # fmt: skip
     lines = (tmp_path / "r.md").read_text().splitlines()
     assert lines[0].startswith("| round | % remaining | trials θ0/θk |")
-    assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00", "+1.00"]
+    assert [line.split(" | ")[:2] for line in lines[2:]] == [["| 0", "100.0"], ["| 1", "50.0"],
+                                                              ["| 2", "20.0"]]  # fmt: skip
+    assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00"] * 3
