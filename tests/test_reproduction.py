@@ -173,3 +173,16 @@ def test_every_round_gives_a_row_per_round_without_the_paper_column(tmp_path):
     assert [line.split(" | ")[:2] for line in lines[2:]] == [["| 0", "100.0"], ["| 1", "50.0"],
                                                               ["| 2", "20.0"]]  # fmt: skip
     assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00"] * 3
+
+
+def test_committed_conv2_summaries_are_current():
+    conv2 = REPO / "docs" / "results" / "conv2_fashion_mnist"
+    bf16 = REPO / "docs" / "results" / "conv2_fashion_mnist_bf16"
+    document = (REPO / "docs" / "REPRODUCTION.md").read_text()
+    committed = (conv2 / "summary.md").read_text()
+    assert summary_markdown(conv2 / "rounds.csv", every_round=True) == committed
+    assert committed in document
+    committed = (bf16 / "summary.md").read_text()
+    labels = ("float32", "bfloat16")
+    assert paired_markdown(conv2 / "rounds.csv", bf16 / "rounds.csv", True, labels) == committed
+    assert committed in document
