@@ -42,12 +42,11 @@ from conv_options import report as conv_options_report  # noqa: E402
 from lthnb.clock import steps_per_epoch  # noqa: E402
 from lthnb.data import Splits, load_dataset  # noqa: E402
 from lthnb.device import bf16_native, cpu_flags  # noqa: E402
-from lthnb.engine import COMPUTE_DTYPES, DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
+from lthnb.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
 from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
 from lthnb.models import build_model  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
 from lthnb.pruning import dense_masks, prune_layerwise  # noqa: E402
-from lthnb.stack import NetworkStack  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parent.parent / "params"
 FULL = 60_000
@@ -173,7 +172,7 @@ def engine_epoch(params, template, data: DataTensors, size: int, pruned: bool, e
 def evaluation(params, template, data: DataTensors, size: int, images: int):
     """(F): one validation evaluation of a stack of `size`, `images` per batch; the call returns
     its seconds per 1000 images per network."""
-    runner = StackRunner(NetworkStack(template, size, COMPUTE_DTYPES[params.precision]), params)
+    runner = Engine(params, template, data).runner(size)  # a fresh runner, not yet traced
     runner.eval_batch = max(1, images // size)  # read when the evaluation is traced
     count = int(data.x_val.shape[0])
 

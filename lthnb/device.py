@@ -64,9 +64,8 @@ def check_precision(precision: str, device_used: str) -> None:
         for gpu in tf.config.list_physical_devices("GPU")
     ]
     if not bf16_native(device_used, cpu_flags(), capabilities):
-        where = "GPU older than Ampere" if device_used.startswith("gpu") else "CPU without "
-        if not device_used.startswith("gpu"):
-            where += " or ".join(BF16_CPU_FLAGS)
+        on_gpu = device_used.startswith("gpu")
+        where = "GPU older than Ampere" if on_gpu else "CPU without " + " or ".join(BF16_CPU_FLAGS)
         warnings.warn(
             f"precision: mixed_bfloat16 on a {where}: bfloat16 is emulated and will be slower "
             "than float32; set precision: float32",
@@ -74,10 +73,8 @@ def check_precision(precision: str, device_used: str) -> None:
         )
 
 
-def set_up_device(device: str, precision: str) -> str:
+def set_up_device(device: str, precision: str) -> None:
     """Everything a run does before training: the device, the precision check, and
-    deterministic ops (a resumed round must retrain to the same numbers). Returns the device."""
-    used = configure_device(device)
-    check_precision(precision, used)
+    deterministic ops (a resumed round must retrain to the same numbers)."""
+    check_precision(precision, configure_device(device))
     tf.config.experimental.enable_op_determinism()
-    return used

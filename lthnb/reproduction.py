@@ -26,7 +26,14 @@ from pathlib import Path
 import pandas as pd
 
 from lthnb.kinds import CONTROLS, LABELS, REINIT, TICKET
-from lthnb.statistics import CONFIDENCE, by_round, controls_in, interval_text, ticket_gaps
+from lthnb.statistics import (
+    CONFIDENCE,
+    by_round,
+    controls_in,
+    interval_text,
+    mean_std_text,
+    ticket_gaps,
+)
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
 # Where two recipes are compared: the dense net, then the paper's sparsities down to about 9%
@@ -149,8 +156,8 @@ def paired_markdown(
         (
             [
                 f"{r.first_trials}/{r.second_trials}",
-                _spread(r.first_accuracy, r.first_accuracy_std, r.first_trials),
-                _spread(r.second_accuracy, r.second_accuracy_std, r.second_trials),
+                mean_std_text(r.first_accuracy, r.first_accuracy_std),
+                mean_std_text(r.second_accuracy, r.second_accuracy_std),
                 f"{r.second_minus_first_pp:+.2f}",
                 f"{r.first_early_stop_iteration:.0f}",
                 f"{r.second_early_stop_iteration:.0f}",
@@ -183,7 +190,6 @@ def recipe_table(
                 f"{name}_accuracy_std": accuracy["std"][round_index],
                 f"{name}_reinit": control["mean"].get(round_index, math.nan),
                 f"{name}_reinit_std": control["std"].get(round_index, math.nan),
-                f"{name}_reinit_trials": control["trials"].get(round_index, 0),
                 f"{name}_early_stop_iteration": iteration["mean"][round_index],
             }
         rows.append(row)
@@ -202,23 +208,12 @@ def recipe_markdown(first_csv: str | Path, second_csv: str | Path, labels: Seque
         for name in ("first", "second"):
             cells += [
                 f"{row[f'{name}_round']} ({row[f'{name}_percent']:.1f})",
-                _spread(
-                    row[f"{name}_accuracy"], row[f"{name}_accuracy_std"], row[f"{name}_trials"]
-                ),
-                _spread(
-                    row[f"{name}_reinit"], row[f"{name}_reinit_std"], row[f"{name}_reinit_trials"]
-                ),
+                mean_std_text(row[f"{name}_accuracy"], row[f"{name}_accuracy_std"]),
+                mean_std_text(row[f"{name}_reinit"], row[f"{name}_reinit_std"]),
                 f"{row[f'{name}_early_stop_iteration']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _spread(mean: float, std: float, trials: int) -> str:
-    """'mean ± std', the mean alone where one trial has no spread, a dash where nothing trained."""
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.2f} ± {std:.2f}" if trials > 1 else f"{mean:.2f}"
 
 
 def _markdown_table(titles: list[str], cells, table: pd.DataFrame, paper_column: bool) -> str:
@@ -238,7 +233,7 @@ def dense_summary(rounds: pd.DataFrame) -> str:
     iteration = by_round(rounds, TICKET, "early_stop_iteration")
     return (
         f"Dense network (round 0, {accuracy['trials'][0]} trials): test accuracy "
-        f"{_spread(accuracy['mean'][0], accuracy['std'][0], accuracy['trials'][0])} %, early stop "
+        f"{mean_std_text(accuracy['mean'][0], accuracy['std'][0])} %, early stop "
         f"at iteration {iteration['mean'][0]:.0f} (mean)."
     )
 
@@ -259,11 +254,8 @@ def markdown(table: pd.DataFrame, paper_column: bool = True) -> str:
 def _markdown_cells(row: dict, controls: Sequence[str]) -> list[str]:
     """One row of `markdown`: the ticket, each control, the gaps and the early stop."""
     return [
-        _spread(row["ticket_accuracy"], row["ticket_accuracy_std"], row["trials"]),
-        *(
-            _spread(row[f"{c}_accuracy"], row[f"{c}_accuracy_std"], row[f"{c}_trials"])
-            for c in controls
-        ),
+        mean_std_text(row["ticket_accuracy"], row["ticket_accuracy_std"]),
+        *(mean_std_text(row[f"{c}_accuracy"], row[f"{c}_accuracy_std"]) for c in controls),
         f"{row['ticket_minus_dense_pp']:+.2f}",
         *(
             interval_text(*(row[f"ticket_minus_{c}_{part}"] for part in INTERVAL_PARTS))

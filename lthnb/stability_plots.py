@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 
 from lthnb.plots import format_percent, line_with_band, new_axes, percent_axis
 from lthnb.stability_tables import StabilityTables
-from lthnb.statistics import mean_std
-from lthnb.views import mean_std_text
+from lthnb.statistics import mean_std, mean_std_text
 
 STABLE_BELOW = 2.0  # percentage points of test error: the paper's threshold for "stable"
 VALUES = {  # summary columns: table column, header, scale, digits

@@ -141,6 +141,13 @@ def _kind_summary(rounds: pd.DataFrame, kind: str, dense: float) -> pd.DataFrame
     )
 
 
+def mean_std_text(mean: float, std: float, digits: int = 2) -> str:
+    """'mean ± std'; the mean alone where one trial gives no std, a dash where nothing ran."""
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def interval_text(gap: float, low: float, high: float, significant: bool, digits: int = 2) -> str:
     """'+0.31 [+0.03, +0.59]*': a gap, its interval and a star where it excludes 0.
 

@@ -5,12 +5,11 @@ Figures live in lthnb.plots; these views only format what lthnb.statistics compu
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from lthnb.kinds import DESCRIPTIONS, LABELS, TICKET
 from lthnb.plots import RunTables, format_percent
-from lthnb.statistics import controls_in, interval_text, round_summary
+from lthnb.statistics import controls_in, interval_text, mean_std_text, round_summary
 
 
 def kinds_view(run: RunTables) -> pd.DataFrame:
@@ -52,10 +51,3 @@ def summary_view(run: RunTables) -> pd.DataFrame:
 def _mean_std_texts(table: pd.DataFrame, value: str, digits: int) -> list[str]:
     means, stds = table[f"{value}_mean"], table[f"{value}_std"]
     return [mean_std_text(mean, std, digits) for mean, std in zip(means, stds, strict=True)]
-
-
-def mean_std_text(mean: float, std: float, digits: int) -> str:
-    """'mean ± std'; the mean alone where one trial gives no std, a dash where nothing ran."""
-    if np.isnan(mean):
-        return "–"
-    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
