@@ -13,19 +13,22 @@ on another schedule, such as the conv nets at reduced scale). With `--paired <ro
 (or `--late-rewinding`) it compares instead the tickets of two runs of one protocol trial by
 trial, e.g. rewound to θ0 and to θk, or float32 and bfloat16 (`--labels` names them), and with
 `--recipe <rounds.csv>` the tickets and controls of another recipe (e.g. open_lth's) at equal
-sparsity.
+sparsity. With `--stability` it writes the instability analysis of a run folder (07_stability's
+table and sentences) instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from lthnb.kinds import CONTROLS, LABELS, REINIT, TICKET
+from lthnb.stability_plots import path_text, remaining_text, rewind_text, summary_view
+from lthnb.stability_tables import read_stability
 from lthnb.statistics import (
     CONFIDENCE,
     by_round,
@@ -202,7 +205,7 @@ def recipe_markdown(first_csv: str | Path, second_csv: str | Path, labels: Seque
     titles = ["target %"]
     for label in labels:
         titles += [f"{label}: round (% left)", "ticket acc. (%)", "reinit acc. (%)", "early stop"]
-    lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
+    rows = []
     for row in table.to_dict("records"):
         cells = [f"{row['target_percent']:g}"]
         for name in ("first", "second"):
@@ -212,7 +215,14 @@ def recipe_markdown(first_csv: str | Path, second_csv: str | Path, labels: Seque
                 mean_std_text(row[f"{name}_reinit"], row[f"{name}_reinit_std"]),
                 f"{row[f'{name}_early_stop_iteration']:.0f}",
             ]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return markdown_grid(titles, rows)
+
+
+def markdown_grid(titles: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub markdown table with right-aligned columns (no tabulate dependency)."""
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -220,12 +230,11 @@ def _markdown_table(titles: list[str], cells, table: pd.DataFrame, paper_column:
     """GitHub markdown: the paper's sparsity (if `paper_column`), the round and its percent,
     then `titles`."""
     titles = ["paper %"] * paper_column + ["round", "% remaining", *titles]
-    lines = ["| " + " | ".join(titles) + " |", "|" + "---:|" * len(titles)]
-    for r, row in zip(table.itertuples(), cells, strict=True):
-        first = [f"{r.paper_percent:g}"] * paper_column
-        first += [f"{r.round}", f"{r.percent_remaining:.1f}"]
-        lines.append("| " + " | ".join(first + row) + " |")
-    return "\n".join(lines) + "\n"
+    rows = (
+        [f"{r.paper_percent:g}"] * paper_column + [f"{r.round}", f"{r.percent_remaining:.1f}", *row]
+        for r, row in zip(table.itertuples(), cells, strict=True)
+    )
+    return markdown_grid(titles, rows)
 
 
 def dense_summary(rounds: pd.DataFrame) -> str:
@@ -275,9 +284,25 @@ def summary_markdown(rounds_csv: str | Path, every_round: bool = False) -> str:
     return dense_summary(rounds) + "\n\n" + table
 
 
+def stability_markdown(run_dir: str | Path) -> str:
+    """The instability analysis of a run folder (07_stability's table and sentences) as
+    GitHub markdown: one row per (round, k), mean ± std over trials."""
+    tables = read_stability(run_dir)
+    view = summary_view(tables)
+    titles = ["round", "k", *view.columns]
+    rows = (
+        [str(round_index), str(k), *(str(value) for value in row[:-1]), "yes" if row[-1] else "no"]
+        for (round_index, k), row in zip(view.index, view.itertuples(index=False), strict=True)
+    )
+    sentences = (path_text(tables), rewind_text(tables), remaining_text(tables))
+    return markdown_grid(titles, rows) + "".join(f"\n{sentence}\n" for sentence in sentences)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rounds_csv", type=Path)
+    parser.add_argument(
+        "rounds_csv", type=Path, help="a run's rounds.csv (with --stability: its run folder)"
+    )
     parser.add_argument(
         "--paired",
         "--late-rewinding",
@@ -295,9 +320,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="a row per pruned round, not the paper's LeNet sparsities (e.g. the conv runs)",
     )
+    parser.add_argument(
+        "--stability",
+        action="store_true",
+        help="the instability analysis (07_stability) of the run folder given instead",
+    )
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
-    if args.paired:
+    if args.stability:
+        text = stability_markdown(args.rounds_csv)
+    elif args.paired:
         labels = args.labels or REWINDING_LABELS
         text = paired_markdown(args.rounds_csv, args.paired, args.every_round, labels)
     elif args.recipe:

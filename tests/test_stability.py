@@ -15,7 +15,7 @@ import yaml
 from conftest import REPO, run_tiny
 
 import lthnb.stability_tables as stability_tables
-from lthnb import stability_plots
+from lthnb import reproduction, stability_plots
 from lthnb.data import Splits
 from lthnb.engine import DataTensors, Engine, NetworkJob
 from lthnb.experiment import run_experiment
@@ -38,6 +38,8 @@ from lthnb.stability import (
 from lthnb.stability_tables import (
     INSTABILITY_COLUMNS,
     POINT_COLUMNS,
+    UNIT_COLUMNS,
+    StabilityBook,
     StabilityTables,
     Unit,
     read_stability,
@@ -499,3 +501,24 @@ def test_a_second_process_is_refused_while_one_writes_the_analysis(tmp_path):
         stability_tables.analysis_writer(folder),
     ):
         pass
+
+
+def test_the_reproduction_cli_writes_the_analysis_of_a_run_folder_as_markdown(hand_made, tmp_path):
+    book = StabilityBook.open(RunPaths(tmp_path).stability, points=3)
+    for unit_row in hand_made.instability.to_dict("records"):
+        unit = Unit(unit_row["trial"], unit_row["round"], unit_row["rewind_iteration"])
+        points = hand_made.path_points
+        book.add(
+            unit, points[(points[UNIT_COLUMNS] == list(unit.row.values())).all(axis=1)], unit_row
+        )
+    reproduction.main([str(tmp_path), "--stability", "--output", str(tmp_path / "summary.md")])
+    text = (tmp_path / "summary.md").read_text()
+    assert "| round | k | % left | trials | instability pp |" in text
+    assert "| 3 | 0 | 51.2 | 2 | 6.00 ± 1.41 | 6.00 ± 1.41 | 85.00 ± 0.00 | no |" in text
+    assert "| 3 | 500 | 51.2 | 2 | 1.00 ± 0.00 | 1.00 ± 0.00 | 88.50 ± 0.00 | yes |" in text
+    for sentence in (
+        stability_plots.path_text(hand_made),
+        stability_plots.rewind_text(hand_made),
+        stability_plots.remaining_text(hand_made),
+    ):
+        assert f"\n{sentence}\n" in text
