@@ -9,9 +9,13 @@
 #   4. prints the GPU/CPU ratios.
 # Everything lands in $OUT (default: gpu_check/). Fashion-MNIST is found as anywhere else
 # (README, "Data sets"): set DATA_DIR to a folder holding its four .gz files where there is no
-# internet access. Usage:
+# internet access. On a machine without PyPI, set WHEELS to a folder of wheels made where pip
+# works (`pip download -d wheels --python-version 3.X --only-binary=:all: '.[cuda,dev]' setuptools`
+# for that machine's Python 3.X). Usage:
 #     bash bench/gpu_check.sh
-# It has not run yet: no GPU machine that could install TensorFlow was available (see #15).
+# It has not run yet. The GPU machine lent in session 6 (an H200) has no TensorFlow and no PyPI,
+# ships CUDA 13 libraries where TensorFlow 2.21 needs CUDA 12, and takes 64 MiB of files per call:
+# the TensorFlow wheel alone is 546 MiB, before its twelve CUDA 12 wheels (see #15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_check}
@@ -22,8 +26,12 @@ export LTHNB_HEADLESS=1 PYTHONUNBUFFERED=1
 nvidia-smi | tee "$OUT/nvidia_smi.txt"
 if [ ! -x .venv-gpu/bin/python ]; then
     python3 -m venv .venv-gpu
-    .venv-gpu/bin/pip install -q --upgrade pip
-    .venv-gpu/bin/pip install -q -e '.[cuda,dev]'
+    if [ -n "${WHEELS:-}" ]; then
+        .venv-gpu/bin/pip install -q --no-index --find-links "$WHEELS" -e '.[cuda,dev]'
+    else
+        .venv-gpu/bin/pip install -q --upgrade pip
+        .venv-gpu/bin/pip install -q -e '.[cuda,dev]'
+    fi
 fi
 PY=.venv-gpu/bin/python
 $PY -c "
