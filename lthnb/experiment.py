@@ -137,19 +137,40 @@ class Experiment:
         return merge_trials(self.paths)
 
     def _round_units(self, round_index: int, books: dict[int, TrialBooks]) -> list[tuple[int, str]]:
-        """The (trial, kind) units trained together in a round.
-
-        Units already done are trained again when their trial is still at this round (a run
-        killed while saving the round): float rounding depends on how many networks share a
-        stack, so the same company gives a resumed run the numbers of an uninterrupted one.
+        """The (trial, kind) units trained together in a round: those not done yet and, where
+        the saving of the round's stack was cut off, its done units again. Float rounding
+        depends on how many networks share a stack, so the same company gives a resumed run
+        the numbers of an uninterrupted one. A finished round trains only what was added
+        since (a new control, a new trial) and leaves its saved units as they are.
         """
-        return [
+        wanted = [
             (trial, kind)
             for trial, book in books.items()
-            for kind in round_kinds(self.params, round_index)
             if not book.state.ended_before(round_index)
-            and (not book.state.is_done(round_index, kind) or book.state.last_round == round_index)
+            for kind in round_kinds(self.params, round_index)
         ]
+        done = {
+            (trial, kind) for trial, kind in wanted if books[trial].state.is_done(round_index, kind)
+        }
+        cut_off = set().union(
+            *(company for company in self._companies(round_index, books, wanted) if company - done)
+        )
+        return [unit for unit in wanted if unit not in done or unit in cut_off]
+
+    @staticmethod
+    def _companies(
+        round_index: int, books: dict[int, TrialBooks], wanted: list[tuple[int, str]]
+    ) -> list[set[tuple[int, str]]]:
+        """The round's stacks, as recorded by the trials that saved a unit of one. A run folder
+        from before stacks were recorded: one of every unit of the trials still at this round,
+        as if it had been cut off (the only safe reading)."""
+        recorded = [
+            {(int(trial), kind) for trial, kind in (unit.split("/") for unit in units)}
+            for book in books.values()
+            if (units := book.state.companies.get(round_index))
+        ]
+        legacy = {unit for unit in wanted if books[unit[0]].state.last_round == round_index}
+        return recorded or [legacy]
 
     def _open_trial(self, trial: int, held: ExitStack) -> TrialBooks:
         paths = self.paths.trial(trial)
@@ -206,6 +227,7 @@ class Experiment:
         for (trial, kind), job, outcome in zip(units, jobs, outcomes, strict=True):
             if books[trial].state.is_done(round_index, kind):
                 continue  # saved before the run was interrupted; trained only for company
+            books[trial].state.companies[round_index] = [f"{t}/{k}" for t, k in units]
             self._save_unit(
                 books[trial],
                 {"trial": trial, "round": round_index, "kind": kind},

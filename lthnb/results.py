@@ -186,6 +186,9 @@ class TrialState:
     rewind: Arrays | None = None
     completed: list[str] = field(default_factory=list)
     diverged_round: int | None = None  # the round whose ticket diverged: nothing to prune
+    # per round, the "trial/kind" units that trained in its stack: tells a finished round from
+    # one whose saving was cut off (run folders from before this was recorded have none)
+    companies: dict[int, list[str]] = field(default_factory=dict)
 
     @staticmethod
     def unit(round_index: int, kind: str) -> str:
@@ -223,6 +226,8 @@ def save_state(path: Path, state: TrialState) -> None:
         for key, value in (getattr(state, group) or {}).items()
     }
     arrays["completed"] = np.array(state.completed, dtype=np.str_)
+    for round_index, company in state.companies.items():
+        arrays[f"company:{round_index}"] = np.array(company, dtype=np.str_)
     if state.diverged_round is not None:
         arrays["diverged_round"] = np.array(state.diverged_round)
     write_arrays(path, arrays)
@@ -260,11 +265,15 @@ def load_state(path: Path) -> TrialState | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as archive:
-            groups: dict[str, Arrays] = {group: {} for group in _STATE_GROUPS}
+            groups: dict[str, Arrays] = {group: {} for group in (*_STATE_GROUPS, "company")}
             for name in archive.files:
                 if name not in ("completed", "diverged_round"):
                     group, key = name.split(":", 1)
                     groups[group][key] = archive[name]
+            companies = {
+                int(round_index): [str(unit) for unit in units]
+                for round_index, units in groups["company"].items()
+            }
             completed = [str(unit) for unit in archive["completed"]]
             diverged = int(archive["diverged_round"]) if "diverged_round" in archive else None
     except (OSError, ValueError, KeyError) as error:
@@ -278,6 +287,7 @@ def load_state(path: Path) -> TrialState | None:
         rewind=groups["rewind"] or None,
         completed=completed,
         diverged_round=diverged,
+        companies=companies,
     )
 
 

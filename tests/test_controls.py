@@ -1,5 +1,7 @@
 """Controls: each keeps all but one property of its ticket, trains beside it, and resumes."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from lthnb.controls import random_masks, reshuffled, same_sign
 from lthnb.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
 from lthnb.params import ParamsError, load_params
 from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError
+from lthnb.results import RunFolderError, load_state, save_state
 
 SHAPES = {"dense1": (40, 30), "output": (30, 10)}
 
@@ -115,22 +117,37 @@ def test_random_masks_are_drawn_per_trial_and_round(tiny_params, tiny_splits, sp
             assert not np.array_equal(first, second)
 
 
-def test_controls_added_to_a_finished_run_train_its_finished_rounds(tiny_params, tiny_splits, spy):
+def _add_same_sign(tiny_params, tiny_splits, spy, forget_stacks: bool = False):
+    """A finished run with reinit controls, then same_sign added: (rows before, rows after,
+    round 1's ticket mask), with `spy` holding only what the second run trained."""
     _, before = run_tiny(tiny_params.replace(rounds=2, controls=[REINIT]), tiny_splits)
     round1_ticket_mask = spy[1]["masks"]["dense1"]
+    if forget_stacks:  # as a run folder from before the round's stacks were recorded
+        path = RunPaths(tiny_params.run_dir).trial(0).state
+        save_state(path, dataclasses.replace(load_state(path), companies={}))
     spy.clear()
-    grown = tiny_params.replace(rounds=2, controls=[REINIT, SAME_SIGN])
-    _, after = run_tiny(grown, tiny_splits)
-    # round 1: same_sign alone; round 2 (the trial's last): ticket, reinit, same_sign together
-    assert len(spy) == 1 + 3
-    np.testing.assert_array_equal(spy[0]["masks"]["dense1"], round1_ticket_mask)
+    _, after = run_tiny(tiny_params.replace(rounds=2, controls=[REINIT, SAME_SIGN]), tiny_splits)
     old_rows = after[after["kind"] != SAME_SIGN].reset_index(drop=True)
     pd.testing.assert_frame_equal(old_rows, before, check_exact=True)
     assert list(after.loc[after["kind"] == SAME_SIGN, "round"]) == [1, 2]
-    stored = yaml.safe_load(RunPaths(grown.run_dir).params.read_text())
+    return round1_ticket_mask
+
+
+def test_controls_added_to_a_finished_run_train_its_finished_rounds(tiny_params, tiny_splits, spy):
+    round1_ticket_mask = _add_same_sign(tiny_params, tiny_splits, spy)
+    assert len(spy) == 2  # same_sign alone in rounds 1 and 2: the finished units stay as saved
+    np.testing.assert_array_equal(spy[0]["masks"]["dense1"], round1_ticket_mask)
+    stored = yaml.safe_load(RunPaths(tiny_params.run_dir).params.read_text())
     assert stored["controls"] == [REINIT, SAME_SIGN]
     with pytest.raises(RunFolderError, match=r"has same_sign results; controls must keep"):
         run_tiny(tiny_params.replace(rounds=2, controls=[REINIT]), tiny_splits)
+
+
+def test_a_run_folder_without_recorded_stacks_retrains_its_last_round_as_if_cut_off(
+    tiny_params, tiny_splits, spy
+):
+    _add_same_sign(tiny_params, tiny_splits, spy, forget_stacks=True)
+    assert len(spy) == 1 + 3  # round 2: ticket and reinit again, beside same_sign
 
 
 def test_a_run_folder_from_before_controls_reads_random_reinit_as_reinit(

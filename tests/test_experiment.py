@@ -231,9 +231,8 @@ def test_raising_rounds_or_trials_continues_arun_tiny(tiny_params, tiny_splits, 
     run_tiny(tiny_params.replace(rounds=1), tiny_splits)
     trained_before = len(spy)
     evaluations, rounds = run_tiny(tiny_params.replace(rounds=2, trials=2), tiny_splits)
-    # trial 1 rounds 0-2, trial 0 round 2, and trial 0's last round once more, as company for
-    # trial 1 (the rule that keeps an interrupted round's rounding); trial 0's round 0 never
-    assert trained_before == 2 and len(spy) == 2 + 3 + 1 + 1
+    # trial 1 rounds 0-2 and trial 0 round 2; trial 0's finished rounds never again
+    assert trained_before == 2 and len(spy) == 2 + 3 + 1
     assert sorted(zip(rounds["trial"], rounds["round"], strict=True)) == [
         (trial, round_index) for trial in (0, 1) for round_index in range(3)
     ]
