@@ -175,14 +175,21 @@ def test_every_round_gives_a_row_per_round_without_the_paper_column(tmp_path):
     assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00"] * 3
 
 
-def test_committed_conv2_summaries_are_current():
-    conv2 = REPO / "docs" / "results" / "conv2_fashion_mnist"
-    bf16 = REPO / "docs" / "results" / "conv2_fashion_mnist_bf16"
+@pytest.mark.parametrize(
+    ("first", "second", "labels"),
+    [
+        ("conv2_fashion_mnist", "conv2_fashion_mnist_bf16", ("float32", "bfloat16")),
+        ("conv4_fashion_mnist", "conv4_fashion_mnist_rewind", ("θ0", "θ100")),
+    ],
+)
+def test_committed_conv_summaries_are_current(first, second, labels):
+    """Each conv run's table, and the paired table of its twin (another precision or k)."""
+    results = REPO / "docs" / "results"
     document = (REPO / "docs" / "REPRODUCTION.md").read_text()
-    committed = (conv2 / "summary.md").read_text()
-    assert summary_markdown(conv2 / "rounds.csv", every_round=True) == committed
+    committed = (results / first / "summary.md").read_text()
+    assert summary_markdown(results / first / "rounds.csv", every_round=True) == committed
     assert committed in document
-    committed = (bf16 / "summary.md").read_text()
-    labels = ("float32", "bfloat16")
-    assert paired_markdown(conv2 / "rounds.csv", bf16 / "rounds.csv", True, labels) == committed
+    committed = (results / second / "summary.md").read_text()
+    pair = (results / first / "rounds.csv", results / second / "rounds.csv")
+    assert paired_markdown(*pair, True, labels) == committed
     assert committed in document
