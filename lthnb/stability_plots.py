@@ -45,10 +45,12 @@ def _trials(rows: pd.DataFrame) -> str:
 
 
 def path_round(tables: StabilityTables, round_index: int | None = None) -> int:
-    """The round whose paths figure (a) shows: the one asked for, else the sparsest studied."""
+    """The round whose paths figure (a) shows: the one asked for, else the one with the largest
+    mean instability (the picture of a barrier, where there is one; the sparsest on ties)."""
     rounds = sorted(int(r) for r in tables.path_points["round"].unique())
     if round_index is None:
-        return rounds[-1]
+        means = tables.instability.groupby("round")["instability"].mean().fillna(-np.inf)
+        return int(means.sort_index(ascending=False).idxmax())
     if round_index not in rounds:
         raise ValueError(f"round {round_index} was not analysed; stability_rounds has {rounds}")
     return round_index

@@ -15,6 +15,7 @@ from lthnb.reproduction import (
     paired_table,
     recipe_markdown,
     recipe_table,
+    stability_markdown,
     summary_markdown,
 )
 
@@ -193,3 +194,10 @@ def test_committed_conv_summaries_are_current(first, second, labels):
     pair = (results / first / "rounds.csv", results / second / "rounds.csv")
     assert paired_markdown(*pair, True, labels) == committed
     assert committed in document
+
+
+def test_committed_stability_summary_is_current():
+    folder = REPO / "docs" / "results" / "lenet_fashion_mnist_stability"
+    committed = (folder / "summary.md").read_text()
+    assert stability_markdown(folder) == committed
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()

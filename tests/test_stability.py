@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -522,3 +523,16 @@ def test_the_reproduction_cli_writes_the_analysis_of_a_run_folder_as_markdown(ha
         stability_plots.remaining_text(hand_made),
     ):
         assert f"\n{sentence}\n" in text
+
+
+def test_the_path_figure_shows_the_round_with_the_largest_instability_the_sparsest_on_ties(
+    hand_made,
+):
+    assert stability_plots.path_round(hand_made) == 3  # 6 and 1 pp against 0.6 and 0.4
+    dense_worst = hand_made.instability.assign(
+        instability=np.where(hand_made.instability["round"] == 0, 0.05, 0.01)
+    )
+    assert stability_plots.path_round(dataclasses.replace(hand_made, instability=dense_worst)) == 0
+    ties = hand_made.instability.assign(instability=0.01)
+    assert stability_plots.path_round(dataclasses.replace(hand_made, instability=ties)) == 3
+    assert stability_plots.path_round(hand_made, 0) == 0
