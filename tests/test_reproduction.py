@@ -176,6 +176,18 @@ def test_every_round_gives_a_row_per_round_without_the_paper_column(tmp_path):
     assert [line.split(" | ")[5] for line in lines[2:]] == ["+1.00"] * 3
 
 
+RESULTS_ROOT = REPO / "docs" / "results"
+
+
+@pytest.mark.parametrize(
+    "run", ["conv2_fashion_mnist", "conv4_fashion_mnist", "conv6_fashion_mnist"]
+)
+def test_committed_conv_summaries_are_current(run):
+    committed = (RESULTS_ROOT / run / "summary.md").read_text()
+    assert summary_markdown(RESULTS_ROOT / run / "rounds.csv", every_round=True) == committed
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("first", "second", "labels"),
     [
@@ -183,21 +195,16 @@ def test_every_round_gives_a_row_per_round_without_the_paper_column(tmp_path):
         ("conv4_fashion_mnist", "conv4_fashion_mnist_rewind", ("θ0", "θ100")),
     ],
 )
-def test_committed_conv_summaries_are_current(first, second, labels):
-    """Each conv run's table, and the paired table of its twin (another precision or k)."""
-    results = REPO / "docs" / "results"
-    document = (REPO / "docs" / "REPRODUCTION.md").read_text()
-    committed = (results / first / "summary.md").read_text()
-    assert summary_markdown(results / first / "rounds.csv", every_round=True) == committed
-    assert committed in document
-    committed = (results / second / "summary.md").read_text()
-    pair = (results / first / "rounds.csv", results / second / "rounds.csv")
+def test_committed_conv_pairs_are_current(first, second, labels):
+    """A conv run against its twin of another precision or rewind point, trial by trial."""
+    committed = (RESULTS_ROOT / second / "summary.md").read_text()
+    pair = (RESULTS_ROOT / first / "rounds.csv", RESULTS_ROOT / second / "rounds.csv")
     assert paired_markdown(*pair, True, labels) == committed
-    assert committed in document
+    assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
 
 
 def test_committed_stability_summary_is_current():
-    folder = REPO / "docs" / "results" / "lenet_fashion_mnist_stability"
+    folder = RESULTS_ROOT / "lenet_fashion_mnist_stability"
     committed = (folder / "summary.md").read_text()
     assert stability_markdown(folder) == committed
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
