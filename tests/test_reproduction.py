@@ -193,6 +193,7 @@ def test_committed_conv_summaries_are_current(run):
     [
         ("conv2_fashion_mnist", "conv2_fashion_mnist_bf16", ("float32", "bfloat16")),
         ("conv4_fashion_mnist", "conv4_fashion_mnist_rewind", ("θ0", "θ100")),
+        ("conv6_fashion_mnist", "conv6_fashion_mnist_rewind", ("θ0", "θ100")),
     ],
 )
 def test_committed_conv_pairs_are_current(first, second, labels):
