@@ -224,10 +224,11 @@ class Experiment:
             for (trial, kind), percent in zip(units, percents, strict=True)
         ]
         outcomes = self._train(round_index, jobs, logs)
+        company = [f"{trial}/{kind}" for trial, kind in units]
         for (trial, kind), job, outcome in zip(units, jobs, outcomes, strict=True):
             if books[trial].state.is_done(round_index, kind):
                 continue  # saved before the run was interrupted; trained only for company
-            books[trial].state.companies[round_index] = [f"{t}/{k}" for t, k in units]
+            books[trial].state.companies[round_index] = company
             self._save_unit(
                 books[trial],
                 {"trial": trial, "round": round_index, "kind": kind},

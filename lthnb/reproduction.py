@@ -289,10 +289,11 @@ def stability_markdown(run_dir: str | Path) -> str:
     GitHub markdown: one row per (round, k), mean ± std over trials."""
     tables = read_stability(run_dir)
     view = summary_view(tables)
+    view["stable"] = view["stable"].map({True: "yes", False: "no"})
     titles = ["round", "k", *view.columns]
     rows = (
-        [str(round_index), str(k), *(str(value) for value in row[:-1]), "yes" if row[-1] else "no"]
-        for (round_index, k), row in zip(view.index, view.itertuples(index=False), strict=True)
+        [str(round_index), str(k), *(str(value) for value in values)]
+        for (round_index, k), values in zip(view.index, view.itertuples(index=False), strict=True)
     )
     sentences = (path_text(tables), rewind_text(tables), remaining_text(tables))
     return markdown_grid(titles, rows) + "".join(f"\n{sentence}\n" for sentence in sentences)

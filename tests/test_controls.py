@@ -118,8 +118,9 @@ def test_random_masks_are_drawn_per_trial_and_round(tiny_params, tiny_splits, sp
 
 
 def _add_same_sign(tiny_params, tiny_splits, spy, forget_stacks: bool = False):
-    """A finished run with reinit controls, then same_sign added: (rows before, rows after,
-    round 1's ticket mask), with `spy` holding only what the second run trained."""
+    """A finished run with reinit controls, then same_sign added; checks that the old rows stay
+    exactly as they were. Returns round 1's ticket mask; `spy` then holds only what the second
+    run trained."""
     _, before = run_tiny(tiny_params.replace(rounds=2, controls=[REINIT]), tiny_splits)
     round1_ticket_mask = spy[1]["masks"]["dense1"]
     if forget_stacks:  # as a run folder from before the round's stacks were recorded
