@@ -14,7 +14,7 @@ FASHION  := /usr/share/datasets/fashion-mnist
 
 # Also points this clone's git at the notebook filter (.gitattributes): outputs are not committed.
 setup: $(VENV)/.installed data
-	@$(BIN)/python -m lthnb.notebook_git install-git-filter
+	@$(BIN)/python -m lthnb.notebook.git_filter install-git-filter
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,7 @@ JOBS ?= 2
 .PHONY: sweep
 sweep: setup
 	@mkdir -p $(REPORTS)
-	LTHNB_HEADLESS=1 $(BIN)/python -m lthnb.sweep $(PARAMS) --jobs $(JOBS) --reports $(REPORTS)
+	LTHNB_HEADLESS=1 $(BIN)/python -m lthnb.lottery.sweep $(PARAMS) --jobs $(JOBS) --reports $(REPORTS)
 	@echo "== 05_plot ($(PARAMS))"
 	@LTHNB_HEADLESS=1 $(BIN)/papermill notebooks/05_plot.ipynb $(REPORTS)/05_plot.ipynb \
 		-f $(PARAMS) -k python3 --cwd . --no-progress-bar --log-level WARNING

@@ -14,7 +14,7 @@ import tempfile
 
 import psutil
 
-import lthnb.experiment as experiment
+import lthnb.lottery.experiment as experiment
 from lthnb.params import load_params
 
 ROUNDS = 20

@@ -2,8 +2,9 @@
 
 LeNet-300-100 on Fashion-MNIST (params/lenet_fashion_mnist_stability.yaml). A path is
 `stability_points` = 30 interpolated networks evaluated as one stack over the 10K test images
-and the analysis's 5K-image training subset (`lthnb.stability.evaluate_path`); its cost does not
-depend on k, and masks only zero weights, so it is timed for the dense round and the sparsest.
+and the analysis's 5K-image training subset
+(`lthnb.analysis.stability.evaluate_path`); its cost does not depend on k, and masks only zero
+weights, so it is timed for the dense round and the sparsest.
 Training two copies is timed over a short budget of 1000 iterations (the fastest of two after a
 warm-up call, as bench/train_speed.py does) and scaled to the 50K - k iterations a copy trains
 from iteration k: for one unit's pair alone, and per unit with the three trials' pairs in one
@@ -23,14 +24,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from lthnb.data import load_dataset  # noqa: E402
-from lthnb.engine import DataTensors, Engine, NetworkJob  # noqa: E402
-from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
-from lthnb.models import build_model, kernel_sizes, layer_kinds  # noqa: E402
+from lthnb.analysis.stability import COPY_EVAL_EVERY, alpha_grid, evaluate_path, train_images  # noqa: E402
+from lthnb.data.loaders import load_dataset  # noqa: E402
+from lthnb.nets.models import build_model, kernel_sizes, layer_kinds  # noqa: E402
+from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
-from lthnb.pruning import dense_masks, prune_layerwise, total_percent_remaining  # noqa: E402
-from lthnb.schedule import keep_counts, layer_rates  # noqa: E402
-from lthnb.stability import COPY_EVAL_EVERY, alpha_grid, evaluate_path, train_images  # noqa: E402
+from lthnb.pruning.magnitude import dense_masks, prune_layerwise, total_percent_remaining  # noqa: E402
+from lthnb.pruning.schedule import keep_counts, layer_rates  # noqa: E402
+from lthnb.training.engine import DataTensors, Engine, NetworkJob  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parent.parent / "params" / "lenet_fashion_mnist_stability.yaml"
 SHORT_BUDGET = 1000

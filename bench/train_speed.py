@@ -39,14 +39,14 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 from conv_options import report as conv_options_report  # noqa: E402
 
-from lthnb.clock import steps_per_epoch  # noqa: E402
-from lthnb.data import Splits, load_dataset  # noqa: E402
-from lthnb.device import bf16_native, cpu_flags  # noqa: E402
-from lthnb.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
-from lthnb.masked_model import get_weights, kernels_of  # noqa: E402
-from lthnb.models import build_model  # noqa: E402
+from lthnb.data.loaders import Splits, load_dataset  # noqa: E402
+from lthnb.nets.models import build_model  # noqa: E402
+from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
-from lthnb.pruning import dense_masks, prune_layerwise  # noqa: E402
+from lthnb.pruning.magnitude import dense_masks, prune_layerwise  # noqa: E402
+from lthnb.training.clock import steps_per_epoch  # noqa: E402
+from lthnb.training.device import bf16_native, cpu_flags  # noqa: E402
+from lthnb.training.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parent.parent / "params"
 FULL = 60_000

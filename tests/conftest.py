@@ -11,10 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-import lthnb.experiment as experiment
-from lthnb.data import Splits
-from lthnb.engine import Engine, StackRunner
+import lthnb.lottery.experiment as experiment
+from lthnb.data.loaders import Splits
 from lthnb.params import Params, load_params
+from lthnb.training.engine import Engine, StackRunner
 
 REPO = Path(__file__).resolve().parent.parent
 

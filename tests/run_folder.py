@@ -1,7 +1,7 @@
-"""A run folder written file by file in the format of lthnb.results, without training.
+"""A run folder written file by file in the format of lthnb.runs.tables, without training.
 
-The masks are real magnitude-pruning masks (lthnb.pruning on made-up trained weights, on 03's
-schedule), θ0 is a real tiny LeNet's, and `ticket.keras` is that network with the rewound
+The masks are real magnitude-pruning masks (lthnb.pruning.magnitude on made-up trained weights, on
+03's schedule), θ0 is a real tiny LeNet's, and `ticket.keras` is that network with the rewound
 weights times the final mask, as 04_train exports it. Tests of the views over a run folder use
 it, and plant defects in it that a real run never has.
 """
@@ -16,13 +16,18 @@ import pandas as pd
 import tf_keras
 import yaml
 
-from lthnb.masked_model import get_weights, kernels_of, masked, set_weights
-from lthnb.models import build_model, kernel_sizes, layer_kinds
+from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
+from lthnb.nets.weights import get_weights, kernels_of, masked, set_weights
 from lthnb.params import Params
-from lthnb.paths import RunPaths
-from lthnb.pruning import dense_masks, next_masks, percent_remaining, total_percent_remaining
-from lthnb.results import TrialState, save_state, write_arrays, write_round_record, write_table
-from lthnb.schedule import keep_counts, layer_rates
+from lthnb.pruning.magnitude import (
+    dense_masks,
+    next_masks,
+    percent_remaining,
+    total_percent_remaining,
+)
+from lthnb.pruning.schedule import keep_counts, layer_rates
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import TrialState, save_state, write_arrays, write_round_record, write_table
 
 INPUT_SHAPE, CLASSES = (28, 28, 1), 10
 EVALUATIONS = (5, 10, 15, 20)

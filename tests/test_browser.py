@@ -124,7 +124,7 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def run_folder(tiny_params, tiny_splits) -> Path:
-    from lthnb.experiment import run_experiment
+    from lthnb.lottery.experiment import run_experiment
 
     run_experiment(tiny_params, progress=False, load=lambda _: tiny_splits)
     return tiny_params.run_dir

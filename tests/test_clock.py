@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from lthnb.clock import BatchStream, batch_bounds, learning_rate, pause_points, steps_per_epoch
 from lthnb.params import load_params
+from lthnb.training.clock import (
+    BatchStream,
+    batch_bounds,
+    learning_rate,
+    pause_points,
+    steps_per_epoch,
+)
 
 
 def test_pause_points_lie_on_the_absolute_grid_and_end_at_the_budget():

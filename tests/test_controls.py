@@ -8,11 +8,11 @@ import pytest
 import yaml
 from conftest import run_tiny
 
-from lthnb.controls import random_masks, reshuffled, same_sign
-from lthnb.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
+from lthnb.controls.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
+from lthnb.controls.starts import random_masks, reshuffled, same_sign
 from lthnb.params import ParamsError, load_params
-from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError, load_state, save_state
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import RunFolderError, load_state, save_state
 
 SHAPES = {"dense1": (40, 30), "output": (30, 10)}
 

@@ -1,4 +1,4 @@
-"""lthnb.data against small files written in each real on-disk format (never downloads)."""
+"""lthnb.data.loaders against small files written in each real on-disk format (never downloads)."""
 
 import gzip
 import io
@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lthnb import data
-from lthnb.data import DatasetError, DatasetFormatError, DatasetNotFoundError, load_dataset
+from lthnb.data import loaders
+from lthnb.data.loaders import (
+    DatasetError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    load_dataset,
+)
 
-REAL_DEBIAN_DIR = data.DEBIAN_FASHION_MNIST_DIR
+REAL_DEBIAN_DIR = loaders.DEBIAN_FASHION_MNIST_DIR
 N_TRAIN, N_TEST = 40, 12
 CIFAR_PER_BATCH = 6  # 5 training batches -> 30 training images
 
@@ -26,7 +31,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     keras_home = tmp_path / "keras_home"
     keras_home.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no_debian")
+    monkeypatch.setattr(loaders, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no_debian")
     return keras_home / "datasets"
 
 
@@ -333,7 +338,7 @@ def test_fashion_mnist_falls_back_to_the_debian_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     debian = write_idx_set(tmp_path / "debian")
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(loaders, "DEBIAN_FASHION_MNIST_DIR", debian)
     splits = load_dataset("fashion_mnist", validation_size=1, allow_download=False)
     assert splits.source == str(debian)
     with pytest.raises(DatasetNotFoundError):  # only Fashion-MNIST is packaged there
@@ -343,22 +348,22 @@ def test_fashion_mnist_falls_back_to_the_debian_dir(
 def test_download_is_the_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_download(info: data.DatasetInfo):
+    def fake_download(info: loaders.DatasetInfo):
         calls.append(info.name)
         x_train, y_train, x_test, y_test = gray_raw()
         return x_train, y_train.reshape(-1, 1), x_test, y_test  # tf_keras-like (n, 1) labels
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(loaders, "_download", fake_download)
     splits = load_dataset("mnist", validation_size=1)
-    assert calls == ["mnist"] and splits.source == data.DOWNLOAD_SOURCE
+    assert calls == ["mnist"] and splits.source == loaders.DOWNLOAD_SOURCE
     assert splits.y_train.shape == (N_TRAIN - 1,)
 
 
 def test_failed_download_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_internet(info: data.DatasetInfo):
+    def no_internet(info: loaders.DatasetInfo):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(data, "_download", no_internet)
+    monkeypatch.setattr(loaders, "_download", no_internet)
     with pytest.raises(DatasetNotFoundError, match="Name or service not known"):
         load_dataset("mnist")
 
@@ -393,7 +398,7 @@ def test_unknown_dataset_lists_the_known_names() -> None:
 
 def test_importing_the_module_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, lthnb; before = 'tensorflow' in sys.modules; import lthnb.data; "
+        "import sys, lthnb; before = 'tensorflow' in sys.modules; import lthnb.data.loaders; "
         "print(before, 'tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -539,7 +544,7 @@ def test_truncated_cifar_batch_is_a_format_error(tmp_path: Path) -> None:
     not REAL_DEBIAN_DIR.is_dir(), reason=f"{REAL_DEBIAN_DIR} missing (dataset-fashion-mnist)"
 )
 def test_real_debian_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", REAL_DEBIAN_DIR)
+    monkeypatch.setattr(loaders, "DEBIAN_FASHION_MNIST_DIR", REAL_DEBIAN_DIR)
     splits = load_dataset("fashion_mnist", allow_download=False)
     assert splits.source == str(REAL_DEBIAN_DIR)
     assert len(splits.x_train) + len(splits.x_val) == 60000 and len(splits.x_val) == 5000

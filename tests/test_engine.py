@@ -9,11 +9,11 @@ import pytest
 import tf_keras
 from oracle import TfmotOracle
 
-from lthnb.engine import DataTensors, Engine, NetworkJob, should_stop
-from lthnb.masked_model import get_weights, kernels_of, masked, set_masks, wrap_for_pruning
-from lthnb.models import build_model
-from lthnb.pruning import prune_layerwise
-from lthnb.stack import NetworkStack
+from lthnb.nets.models import build_model
+from lthnb.nets.weights import get_weights, kernels_of, masked, set_masks, wrap_for_pruning
+from lthnb.pruning.magnitude import prune_layerwise
+from lthnb.training.engine import DataTensors, Engine, NetworkJob, should_stop
+from lthnb.training.stack import NetworkStack
 
 
 def _job(params, splits, seed, fraction=0.5) -> NetworkJob:

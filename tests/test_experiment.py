@@ -7,9 +7,9 @@ import tf_keras
 import yaml
 from conftest import run_tiny
 
-import lthnb.experiment as experiment
-from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError, load_state, trial_writer
+import lthnb.lottery.experiment as experiment
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import RunFolderError, load_state, trial_writer
 
 
 def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):

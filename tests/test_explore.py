@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 from run_folder import write_run_folder
 
-from lthnb import explore, plots
-from lthnb.experiment import run_experiment
-from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError, load_state
+from lthnb.lottery.experiment import run_experiment
+from lthnb.report import explore, figures
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import RunFolderError, load_state
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_headless_explorer_is_a_static_figure_with_alt_text(finished_run, monkey
     monkeypatch.setenv("LTHNB_HEADLESS", "1")
     plt.close("all")
     image = explore.explorer(finished_run.run_dir)
-    assert isinstance(image, plots.FigureImage)
+    assert isinstance(image, figures.FigureImage)
     assert image.alt == "trial 0, round 2, layer dense1"
     assert 'alt="trial 0, round 2, layer dense1"' in image._repr_mimebundle_()["text/html"]
     assert not plt.get_fignums()  # closed: the inline backend does not show it a second time

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from run_folder import ticket_model, write_run_folder
 
-from lthnb import explore, inspect_round, narrative, overview
-from lthnb.experiment import run_experiment
-from lthnb.masked_model import get_weights
-from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError, load_state
+from lthnb.lottery.experiment import run_experiment
+from lthnb.nets.weights import get_weights
+from lthnb.report import explore, inspect_round, narrative, overview
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import RunFolderError, load_state
 
 
 def schedule_of(params):

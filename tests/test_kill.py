@@ -15,11 +15,11 @@ import pytest
 import yaml
 from conftest import REPO
 
-from lthnb.kinds import CONTROLS
+from lthnb.controls.kinds import CONTROLS
 
 TRAIN = (
     "import sys\n"
-    "from lthnb.experiment import run_experiment\n"
+    "from lthnb.lottery.experiment import run_experiment\n"
     "from lthnb.params import load_params\n"
     "run_experiment(load_params(sys.argv[1]), progress=False)\n"
 )

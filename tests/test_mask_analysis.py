@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from run_folder import write_run_folder
 
-from lthnb import mask_analysis, mask_figures
-from lthnb.paths import RunPaths
-from lthnb.results import load_state
+from lthnb.analysis import mask_analysis
+from lthnb.report import mask_figures
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import load_state
 
 
 def _mask(*bits: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""lthnb.models: the paper's networks, their parameter counts and layer tables (no training)."""
+"""lthnb.nets.models: the paper's networks, their parameter counts and layer tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tf_keras
 
-from lthnb.models import build_model, kernel_sizes, layer_kinds, layer_table, prunable_layers
+from lthnb.nets.models import build_model, kernel_sizes, layer_kinds, layer_table, prunable_layers
 from lthnb.params import Params, load_params
 
 MNIST_SHAPE = (28, 28, 1)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lthnb import narrative
-from lthnb.explore import RoundRecord
-from lthnb.kinds import RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
-from lthnb.plots import RunTables
+from lthnb.controls.kinds import RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
+from lthnb.report import narrative
+from lthnb.report.explore import RoundRecord
+from lthnb.report.figures import RunTables
 
 PERCENTS = [100.0, 80.0, 64.0, 51.2, 41.0, 32.8]
 TIGHT = (-0.1, 0.0, 0.1)  # three trials this close: the 95% CI of a gap is ±0.23 pp

@@ -1,5 +1,5 @@
-"""lthnb.notebook: committed notebooks without outputs, unknown parameters refused, lthnb's errors
-as one line, and no TensorFlow start-up lines."""
+"""lthnb.notebook.setup_cell: committed notebooks without outputs, unknown parameters refused,
+lthnb's errors as one line, and no TensorFlow start-up lines."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import lthnb
-from lthnb import notebook, notebook_git
+from lthnb.notebook import git_filter, setup_cell
 from lthnb.params import ParamsError, load_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def _as_written(notebook_json: dict) -> str:
 
 
 def test_clean_strips_outputs_counts_and_jupyterlab_metadata():
-    cleaned = json.loads(notebook_git.clean_notebook(_as_written(_saved_by_jupyterlab())))
+    cleaned = json.loads(git_filter.clean_notebook(_as_written(_saved_by_jupyterlab())))
     code = cleaned["cells"][1]
     assert (code["outputs"], code["execution_count"]) == ([], None)
     assert code["metadata"] == {"tags": ["parameters"]} and code["id"] == "b2"
@@ -81,13 +81,13 @@ def test_clean_strips_outputs_counts_and_jupyterlab_metadata():
 
 def test_clean_keeps_the_committed_notebooks_byte_for_byte():
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-        text = notebook_git.committed_text(path)
-        assert notebook_git.clean_notebook(text) == text, path.name
+        text = git_filter.committed_text(path)
+        assert git_filter.clean_notebook(text) == text, path.name
 
 
 @pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"nbformat": 3, "worksheets": []}'])
 def test_clean_stores_anything_else_as_it_is(text):
-    assert notebook_git.clean_notebook(text) == text
+    assert git_filter.clean_notebook(text) == text
 
 
 def _git(folder: Path, *arguments: str) -> str:
@@ -100,14 +100,14 @@ def test_running_and_saving_a_notebook_leaves_nothing_to_commit(tmp_path):
     outputs and Lab's kernel name is not a change."""
     _git(tmp_path, "init", "-q")
     shutil.copy(REPO / ".gitattributes", tmp_path / ".gitattributes")
-    assert notebook_git.install_git_filter(tmp_path) == tmp_path.resolve()
+    assert git_filter.install_git_filter(tmp_path) == tmp_path.resolve()
     saved = _saved_by_jupyterlab()
     (tmp_path / "x.ipynb").write_text(_as_written(saved))
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-q", "-m", "notebook")
     stored = _git(tmp_path, "show", "HEAD:x.ipynb")
-    assert stored == notebook_git.clean_notebook(_as_written(saved))
-    assert notebook_git.committed_text(tmp_path / "x.ipynb") == stored
+    assert stored == git_filter.clean_notebook(_as_written(saved))
+    assert git_filter.committed_text(tmp_path / "x.ipynb") == stored
     saved["cells"][1]["outputs"][0]["text"] = ["another run\n"]
     saved["cells"][1]["execution_count"] = 7
     (tmp_path / "x.ipynb").write_text(_as_written(saved))
@@ -119,14 +119,12 @@ def test_running_and_saving_a_notebook_leaves_nothing_to_commit(tmp_path):
 
 
 def test_this_clone_commits_notebooks_through_the_filter():
-    if notebook_git._git(["rev-parse", "--show-toplevel"], REPO) is None:
+    if git_filter._git(["rev-parse", "--show-toplevel"], REPO) is None:
         pytest.skip("not a git clone")
-    attribute = notebook_git._git(["check-attr", "filter", "--", "notebooks/04_train.ipynb"], REPO)
-    assert attribute.endswith(f": {notebook_git.GIT_FILTER}"), attribute
-    command = notebook_git._git(
-        ["config", "--get", f"filter.{notebook_git.GIT_FILTER}.clean"], REPO
-    )
-    assert command and "lthnb.notebook_git clean" in command, (
+    attribute = git_filter._git(["check-attr", "filter", "--", "notebooks/04_train.ipynb"], REPO)
+    assert attribute.endswith(f": {git_filter.GIT_FILTER}"), attribute
+    command = git_filter._git(["config", "--get", f"filter.{git_filter.GIT_FILTER}.clean"], REPO)
+    assert command and "lthnb.notebook.git_filter clean" in command, (
         "run `make setup` to install the filter"
     )
 
@@ -152,12 +150,12 @@ def _run_cells(*sources: str) -> tuple[dict, set[str]]:
 def test_the_parameters_cell_gives_the_demo_parameters():
     namespace, before = _run_cells(_parameters_cell())
     demo = load_params(REPO / "params" / "demo.yaml")
-    assert notebook.params_from_notebook(namespace, before) == demo
+    assert setup_cell.params_from_notebook(namespace, before) == demo
 
 
 def test_an_injected_value_overrides_the_parameters_cell():
     namespace, before = _run_cells(_parameters_cell(), "rounds = 7\nlearning_rate = 0.01")
-    params = notebook.params_from_notebook(namespace, before)
+    params = setup_cell.params_from_notebook(namespace, before)
     assert (params.rounds, params.learning_rate) == (7, 0.01)
 
 
@@ -175,21 +173,21 @@ def test_an_injected_value_overrides_the_parameters_cell():
 def test_a_name_the_notebook_does_not_know_is_refused(cell, message):
     namespace, before = _run_cells(_parameters_cell(), cell)
     with pytest.raises(ParamsError, match=message):
-        notebook.params_from_notebook(namespace, before)
+        setup_cell.params_from_notebook(namespace, before)
 
 
 def test_modules_classes_functions_and_private_names_are_not_parameters():
     namespace, before = _run_cells(
         "import os\nfrom pathlib import Path\n_private = 1\nrounds = 3\nrun = len",
     )
-    assert notebook.params_from_notebook(namespace, before).rounds == 3
+    assert setup_cell.params_from_notebook(namespace, before).rounds == 3
 
 
 def test_names_known_before_are_not_parameters():
     """Names in `before`: those of the snapshot, and those later cells defined (the tracker)."""
     namespace, before = _run_cells("figure = 1", _parameters_cell())
     before.add("figure")
-    assert notebook.params_from_notebook(namespace, before) == load_params(
+    assert setup_cell.params_from_notebook(namespace, before) == load_params(
         REPO / "params" / "demo.yaml"
     )
 
@@ -206,7 +204,7 @@ def test_names_known_before_are_not_parameters():
     ],
 )
 def test_a_cell_that_only_assigns_values_counts_as_parameters(source, expected):
-    assert notebook.assigns_only(source) is expected
+    assert setup_cell.assigns_only(source) is expected
 
 
 def _notebook_of(*sources: str) -> nbformat.NotebookNode:
@@ -260,8 +258,8 @@ def test_every_lthnb_error_is_shown_briefly():
     """IPython hands `HANDLED_BASES` to the brief display: every lthnb error must derive from
     one of them, or it would arrive under its whole traceback."""
     errors = []
-    for module in pkgutil.iter_modules(lthnb.__path__):
-        loaded = importlib.import_module(f"lthnb.{module.name}")
+    for module in pkgutil.walk_packages(lthnb.__path__, "lthnb."):
+        loaded = importlib.import_module(module.name)
         errors += [
             value
             for value in vars(loaded).values()
@@ -272,9 +270,9 @@ def test_every_lthnb_error_is_shown_briefly():
         ]
     assert {e.__name__ for e in errors} >= {"ParamsError", "RunFolderError", "PlotInputError"}
     for error in errors:
-        assert issubclass(error, notebook.HANDLED_BASES), error
-        assert notebook.is_lthnb_error(error("message")), error
-    assert not notebook.is_lthnb_error(ValueError("message"))
+        assert issubclass(error, setup_cell.HANDLED_BASES), error
+        assert setup_cell.is_lthnb_error(error("message")), error
+    assert not setup_cell.is_lthnb_error(ValueError("message"))
 
 
 def _notebook_with_parameter_line(line: str, folder: Path) -> Path:
@@ -347,15 +345,15 @@ E0000 00:00:1796031600.000002    5663 something.cc:2] a real error
 
 
 def test_startup_lines_are_dropped_and_real_ones_kept():
-    assert notebook.filter_startup_lines(STARTUP + REAL) == REAL
+    assert setup_cell.filter_startup_lines(STARTUP + REAL) == REAL
     cuinit = STARTUP.splitlines(keepends=True)[-1]
-    assert notebook.filter_startup_lines(cuinit) == cuinit  # a GPU machine's failure shows
+    assert setup_cell.filter_startup_lines(cuinit) == cuinit  # a GPU machine's failure shows
 
 
 def test_tensorflow_starts_without_startup_lines():
     script = (
-        "from lthnb import notebook\n"
-        "notebook.quiet_tensorflow_startup()\n"
+        "from lthnb.notebook import setup_cell\n"
+        "setup_cell.quiet_tensorflow_startup()\n"
         "import tensorflow as tf\n"
         "print(tf.reduce_sum(tf.ones(3)).numpy())\n"
     )

@@ -15,7 +15,7 @@ import papermill
 import pytest
 import yaml
 
-from lthnb.notebook_git import committed_text
+from lthnb.notebook.git_filter import committed_text
 from lthnb.params import PARAMETER_NAMES
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,8 +18,9 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from lthnb import plots, statistics, views  # noqa: E402
-from lthnb.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET  # noqa: E402
+from lthnb.analysis import statistics
+from lthnb.controls.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET  # noqa: E402
+from lthnb.report import figures, views  # noqa: E402
 
 TRIALS = 3
 PERCENTS = [100.0, 80.0, 64.0, 51.2]  # dense layers, rate 0.2
@@ -38,7 +39,7 @@ LEGEND = ["ticket", "random reinit", "random mask", "reshuffled init", "same-sig
 def write_run(
     folder: Path, arch: str = "lenet", controls: Sequence[str] = (REINIT,), shift: float = 0.0
 ) -> Path:
-    """A run folder as lthnb.results writes it: params.yaml, evaluations.csv, rounds.csv.
+    """A run folder as lthnb.runs.tables writes it: params.yaml, evaluations.csv, rounds.csv.
 
     Every kind's trials add -1, 0, +1 pp to its accuracy and 0, 10, 20 to its early stop.
     """
@@ -86,8 +87,8 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(run_dir: Path) -> plots.RunTables:
-    return plots.read_run(run_dir)
+def run(run_dir: Path) -> figures.RunTables:
+    return figures.read_run(run_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -113,13 +114,13 @@ def test_read_run_labels_by_arch_and_keeps_tables(run, run_dir):
     assert run.params["trials"] == TRIALS
     assert len(run.rounds) == TRIALS * (len(PERCENTS) * 2 - 1)
     assert set(run.evaluations["kind"]) == {"ticket", "reinit"}
-    assert plots.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
+    assert figures.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
     (run_dir / "params.yaml").unlink()
-    assert plots.read_run(run_dir).label == "lenet_run"
+    assert figures.read_run(run_dir).label == "lenet_run"
 
 
 def test_accuracy_plot_shows_mean_and_std_over_trials(run, run_dir):
-    ax = plots.accuracy_vs_remaining(run).axes[0]
+    ax = figures.accuracy_vs_remaining(run).axes[0]
     csv = pd.read_csv(run_dir / "rounds.csv")
     tickets = csv[csv["kind"] == "ticket"].groupby("round")
     mean = tickets["test_accuracy"].mean().to_numpy() * 100
@@ -139,7 +140,7 @@ def test_accuracy_plot_shows_mean_and_std_over_trials(run, run_dir):
 
 
 def test_percent_axis_is_log_decreasing_with_round_ticks(run):
-    ax = plots.accuracy_vs_remaining(run).axes[0]
+    ax = figures.accuracy_vs_remaining(run).axes[0]
     assert ax.get_xscale() == "log"
     left, right = ax.get_xlim()
     assert left > right
@@ -153,21 +154,21 @@ def test_percent_axis_is_log_decreasing_with_round_ticks(run):
 
 def test_many_rounds_thin_the_ticks_but_keep_both_ends():
     percents = [100 * 0.8**r for r in range(30)]
-    ticks = plots._thin_ticks(percents)
+    ticks = figures._thin_ticks(percents)
     assert ticks[0] == 100 and np.isclose(ticks[-1], percents[-1])
-    assert len(ticks) <= plots.MAX_PERCENT_TICKS + 1
+    assert len(ticks) <= figures.MAX_PERCENT_TICKS + 1
     assert all(np.log10(a / b) > 0.1 for a, b in zip(ticks, ticks[1:], strict=False))
-    assert [plots.format_percent(p) for p in (100, 51.2, 21.0, 3.6, 0.05)] == [
+    assert [figures.format_percent(p) for p in (100, 51.2, 21.0, 3.6, 0.05)] == [
         "100", "51.2", "21.0", "3.6", "0.05",
     ]  # fmt: skip
 
 
 def test_two_runs_share_one_axes_in_two_colours(tmp_path):
     runs = [
-        plots.read_run(write_run(tmp_path / "a", arch="conv2")),
-        plots.read_run(write_run(tmp_path / "b", arch="conv4", shift=0.02)),
+        figures.read_run(write_run(tmp_path / "a", arch="conv2")),
+        figures.read_run(write_run(tmp_path / "b", arch="conv4", shift=0.02)),
     ]
-    ax = plots.accuracy_vs_remaining(runs).axes[0]
+    ax = figures.accuracy_vs_remaining(runs).axes[0]
     conv2, conv4 = line(ax, "conv2 ticket"), line(ax, "conv4 ticket")
     assert conv2.get_color() != conv4.get_color()
     assert line(ax, "conv2 random reinit").get_color() == conv2.get_color()
@@ -177,8 +178,8 @@ def test_two_runs_share_one_axes_in_two_colours(tmp_path):
 
 
 def test_run_without_controls_has_no_control_series(tmp_path):
-    run = plots.read_run(write_run(tmp_path / "x", controls=()))
-    ax = plots.early_stop_vs_remaining(run).axes[0]
+    run = figures.read_run(write_run(tmp_path / "x", controls=()))
+    ax = figures.early_stop_vs_remaining(run).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["lenet ticket", "lenet dense"]
     np.testing.assert_allclose(line(ax, "lenet ticket").get_ydata(), [410, 310, 210, 110])
@@ -192,7 +193,7 @@ def test_single_trial_has_no_band(tmp_path):
     folder = write_run(tmp_path / "one")
     rounds = pd.read_csv(folder / "rounds.csv")
     rounds[rounds["trial"] == 0].to_csv(folder / "rounds.csv", index=False)
-    ax = plots.accuracy_vs_remaining(plots.read_run(folder)).axes[0]
+    ax = figures.accuracy_vs_remaining(figures.read_run(folder)).axes[0]
     assert not [each for each in ax.collections if each.get_gid()]
 
 
@@ -217,8 +218,8 @@ def test_round_summary_matches_pandas(run, run_dir):
     assert tickets["significant"].isna().all()
 
 
-def several_controls(tmp_path: Path, controls: Sequence[str] = CONTROLS) -> plots.RunTables:
-    return plots.read_run(write_run(tmp_path / "controls", controls=controls))
+def several_controls(tmp_path: Path, controls: Sequence[str] = CONTROLS) -> figures.RunTables:
+    return figures.read_run(write_run(tmp_path / "controls", controls=controls))
 
 
 def test_round_summary_gives_each_controls_lead_with_scipys_interval(tmp_path):
@@ -238,22 +239,22 @@ def test_round_summary_gives_each_controls_lead_with_scipys_interval(tmp_path):
 
 
 def test_validation_curves_default_to_first_and_last_round(run):
-    ax = plots.validation_curves(run).axes[0]
+    ax = figures.validation_curves(run).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["100% remaining", "80.0% remaining", "64.0% remaining", "51.2% remaining"]
     first = line(ax, "100% remaining")
     np.testing.assert_allclose(first.get_xdata(), [10, 20, 30])
     np.testing.assert_allclose(first.get_ydata(), [60, 70, 80])
-    assert plots.default_rounds(range(21)) == [0, 5, 10, 15, 20]
-    assert plots.default_rounds(range(9), count=3) == [0, 4, 8]
-    ax = plots.validation_curves(run, rounds=[3], kind="reinit").axes[0]
+    assert figures.default_rounds(range(21)) == [0, 5, 10, 15, 20]
+    assert figures.default_rounds(range(9), count=3) == [0, 4, 8]
+    ax = figures.validation_curves(run, rounds=[3], kind="reinit").axes[0]
     assert [each.get_label() for each in ax.get_lines()] == ["51.2% remaining"]
-    with pytest.raises(plots.PlotInputError, match="have \\[1, 2, 3\\]"):
-        plots.validation_curves(run, rounds=[0], kind="reinit")
+    with pytest.raises(figures.PlotInputError, match="have \\[1, 2, 3\\]"):
+        figures.validation_curves(run, rounds=[0], kind="reinit")
 
 
 def test_layer_remaining_draws_one_line_per_layer(run):
-    ax = plots.layer_remaining(run).axes[0]
+    ax = figures.layer_remaining(run).axes[0]
     assert [each.get_label() for each in ax.get_lines()] == ["dense1", "dense2", "output"]
     assert ax.get_yscale() == "log"
     np.testing.assert_allclose(line(ax, "output").get_ydata(), OUTPUT_PERCENTS)
@@ -263,7 +264,7 @@ def test_layer_remaining_draws_one_line_per_layer(run):
 
 
 def test_coinciding_layers_stay_visible_and_distinct_in_the_legend(run):
-    ax = plots.layer_remaining(run).axes[0]
+    ax = figures.layer_remaining(run).axes[0]
     dense1, dense2 = line(ax, "dense1"), line(ax, "dense2")
     np.testing.assert_allclose(dense1.get_ydata(), dense2.get_ydata())  # the same curve
     styles = {(each.get_marker(), each.get_linestyle()) for each in ax.get_lines()}
@@ -315,8 +316,8 @@ def test_kinds_view_lists_the_kinds_trained_with_their_legend_and_description(tm
 def test_every_control_is_its_own_series_with_its_own_style(tmp_path):
     run = several_controls(tmp_path)
     for figure, value, scale in (
-        (plots.accuracy_vs_remaining, "test_accuracy", 100.0),
-        (plots.early_stop_vs_remaining, "early_stop_iteration", 1.0),
+        (figures.accuracy_vs_remaining, "test_accuracy", 100.0),
+        (figures.early_stop_vs_remaining, "early_stop_iteration", 1.0),
     ):
         ax = figure(run).axes[0]
         labels = [each.get_label() for each in ax.get_lines()]
@@ -333,18 +334,20 @@ def test_every_control_is_its_own_series_with_its_own_style(tmp_path):
 
 
 def test_only_the_controls_a_run_trained_are_drawn(tmp_path):
-    ax = plots.accuracy_vs_remaining(several_controls(tmp_path, controls=(RESHUFFLE,))).axes[0]
+    ax = figures.accuracy_vs_remaining(several_controls(tmp_path, controls=(RESHUFFLE,))).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["lenet ticket", "lenet reshuffled init", "lenet dense"]
-    assert line(ax, "lenet reshuffled init").get_marker() == plots.KIND_STYLES[RESHUFFLE]["marker"]
+    assert (
+        line(ax, "lenet reshuffled init").get_marker() == figures.KIND_STYLES[RESHUFFLE]["marker"]
+    )
 
 
 def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):
     runs = [
-        plots.read_run(write_run(tmp_path / "a", arch="conv2", controls=CONTROLS)),
-        plots.read_run(write_run(tmp_path / "b", arch="conv4", controls=(RANDOM_MASK,))),
+        figures.read_run(write_run(tmp_path / "a", arch="conv2", controls=CONTROLS)),
+        figures.read_run(write_run(tmp_path / "b", arch="conv4", controls=(RANDOM_MASK,))),
     ]
-    ax = plots.early_stop_vs_remaining(runs).axes[0]
+    ax = figures.early_stop_vs_remaining(runs).axes[0]
     conv2 = [line(ax, f"conv2 {name}") for name in LEGEND]
     assert len({each.get_color() for each in conv2}) == 1
     mask = line(ax, "conv4 random mask")
@@ -355,7 +358,9 @@ def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):
 
 
 def test_save_figure_writes_png_and_svg(run, tmp_path):
-    paths = plots.save_figure(plots.accuracy_vs_remaining(run), tmp_path / "figs" / "new", "acc")
+    paths = figures.save_figure(
+        figures.accuracy_vs_remaining(run), tmp_path / "figs" / "new", "acc"
+    )
     assert [path.name for path in paths] == ["acc.png", "acc.svg"]
     assert all(path.stat().st_size > 1000 for path in paths)
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()
@@ -364,8 +369,8 @@ def test_save_figure_writes_png_and_svg(run, tmp_path):
 
 def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
     plt.close("all")
-    figure = plots.accuracy_vs_remaining(run)
-    image = plots.show_figure(figure, tmp_path / "figures", "acc")
+    figure = figures.accuracy_vs_remaining(run)
+    image = figures.show_figure(figure, tmp_path / "figures", "acc")
     assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == ["acc.png", "acc.svg"]
     assert not plt.get_fignums()  # the inline backend will not show it a second time
     assert image.png[:4] == b"\x89PNG"
@@ -376,8 +381,8 @@ def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
     assert html.startswith('<img src="data:image/png;base64,')
     assert 'alt="lenet: test accuracy vs. weights remaining (mean ± std over trials)"' in html
     pixels = int.from_bytes(image.png[16:20], "big")
-    assert image.width == round(pixels * plots.SCREEN_DPI / plots.DISPLAY_DPI)
-    quoted = plots.figure_image(plt.figure(), alt='a "quoted" <b>alt</b>')
+    assert image.width == round(pixels * figures.SCREEN_DPI / figures.DISPLAY_DPI)
+    quoted = figures.figure_image(plt.figure(), alt='a "quoted" <b>alt</b>')
     assert (
         'alt="a &quot;quoted&quot; &lt;b&gt;alt&lt;/b&gt;"'
         in quoted._repr_mimebundle_()["text/html"]
@@ -387,14 +392,14 @@ def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
 def test_missing_or_empty_tables_say_what_to_run(tmp_path):
     folder = write_run(tmp_path / "m")
     (folder / "rounds.csv").unlink()
-    with pytest.raises(plots.PlotInputError, match="rounds.csv.*run 04_train first"):
-        plots.read_run(folder)
+    with pytest.raises(figures.PlotInputError, match="rounds.csv.*run 04_train first"):
+        figures.read_run(folder)
     (folder / "rounds.csv").write_text("")
-    with pytest.raises(plots.PlotInputError, match="rounds.csv is empty"):
-        plots.read_run(folder)
-    assert issubclass(plots.PlotInputError, ValueError)
+    with pytest.raises(figures.PlotInputError, match="rounds.csv is empty"):
+        figures.read_run(folder)
+    assert issubclass(figures.PlotInputError, ValueError)
 
 
 def test_plots_module_does_not_import_tensorflow():
-    code = "import sys, lthnb.plots; assert 'tensorflow' not in sys.modules"
+    code = "import sys, lthnb.report.figures; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

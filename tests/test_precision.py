@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from test_engine import _job, _template, _train
 
-import lthnb.device as device
-from lthnb.device import bf16_native, check_precision
-from lthnb.stack import NetworkStack
+import lthnb.training.device as device
+from lthnb.training.device import bf16_native, check_precision
+from lthnb.training.stack import NetworkStack
 
 
 @pytest.mark.parametrize("arch", ["lenet", "conv2"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lthnb.params import load_params
-from lthnb.pruning import (
+from lthnb.pruning.magnitude import (
     dense_masks,
     next_masks,
     percent_remaining,
@@ -14,7 +14,7 @@ from lthnb.pruning import (
     prune_layerwise,
     total_percent_remaining,
 )
-from lthnb.schedule import (
+from lthnb.pruning.schedule import (
     frozen_layers,
     keep_counts,
     layer_rates,

@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 from scipy import stats
 
-from lthnb.reproduction import (
+from lthnb.report.reproduction import (
     comparison_table,
     main,
     markdown,

@@ -15,17 +15,8 @@ import pytest
 import yaml
 from conftest import REPO, run_tiny
 
-import lthnb.stability_tables as stability_tables
-from lthnb import reproduction, stability_plots
-from lthnb.data import Splits
-from lthnb.engine import DataTensors, Engine, NetworkJob
-from lthnb.experiment import run_experiment
-from lthnb.masked_model import get_weights
-from lthnb.models import build_model
-from lthnb.params import Params, ParamsError, load_params
-from lthnb.paths import RunPaths
-from lthnb.results import RunFolderError, load_state
-from lthnb.stability import (
+import lthnb.analysis.stability_tables as stability_tables
+from lthnb.analysis.stability import (
     alpha_grid,
     copy_seed,
     evaluate_path,
@@ -36,7 +27,7 @@ from lthnb.stability import (
     train_images,
     unit_summary,
 )
-from lthnb.stability_tables import (
+from lthnb.analysis.stability_tables import (
     INSTABILITY_COLUMNS,
     POINT_COLUMNS,
     UNIT_COLUMNS,
@@ -45,6 +36,15 @@ from lthnb.stability_tables import (
     Unit,
     read_stability,
 )
+from lthnb.data.loaders import Splits
+from lthnb.lottery.experiment import run_experiment
+from lthnb.nets.models import build_model
+from lthnb.nets.weights import get_weights
+from lthnb.params import Params, ParamsError, load_params
+from lthnb.report import reproduction, stability_figures
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import RunFolderError, load_state
+from lthnb.training.engine import DataTensors, Engine, NetworkJob
 
 # --- pure functions ---
 
@@ -99,7 +99,7 @@ def test_every_point_of_a_sparse_path_keeps_pruned_weights_exactly_zero():
 
 
 def test_copy_seeds_differ_per_copy_and_unit_and_from_training_seeds(tiny_params):
-    from lthnb.experiment import unit_seed
+    from lthnb.lottery.experiment import unit_seed
 
     unit = Unit(0, 1, 0)
     seeds = {copy_seed(tiny_params, unit, copy) for copy in (1, 2)}
@@ -417,19 +417,19 @@ def hand_made() -> StabilityTables:
 
 
 def test_figures_have_titles_labels_and_a_curve_per_k_or_sparsity(hand_made):
-    figure = stability_plots.error_along_path(hand_made)
+    figure = stability_figures.error_along_path(hand_made)
     ax = figure.axes[0]
     assert "round 3, 51.2% remaining" in ax.get_title()
     assert ax.get_xlabel().startswith("Interpolation α") and ax.get_ylabel() == "Test error (%)"
     assert [line.get_label() for line in ax.get_lines()] == ["k = 0", "k = 500"]
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [15.0, 21.0, 15.0])
-    figure = stability_plots.instability_vs_rewind(hand_made)
+    figure = stability_figures.instability_vs_rewind(hand_made)
     ax = figure.axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["100% remaining", "51.2% remaining", "stable below (2 pp)"]
     np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), [6.0, 1.0])
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0", "500"]
-    figure = stability_plots.instability_vs_remaining(hand_made)
+    figure = stability_figures.instability_vs_remaining(hand_made)
     left, right = figure.axes
     assert left.get_ylabel().startswith("Instability") and right.get_ylabel().startswith("Test")
     np.testing.assert_allclose(right.get_lines()[0].get_ydata(), [89.0, 85.0])
@@ -438,25 +438,25 @@ def test_figures_have_titles_labels_and_a_curve_per_k_or_sparsity(hand_made):
 
 
 def test_summary_view_gives_mean_and_std_and_the_verdict(hand_made):
-    view = stability_plots.summary_view(hand_made)
+    view = stability_figures.summary_view(hand_made)
     assert view.loc[(3, 0), "instability pp"] == "6.00 ± 1.41"
     assert list(view["stable"]) == [True, True, False, True]
     assert view.loc[(3, 500), "copies' test acc. %"] == "88.50 ± 0.00"
 
 
 def test_sentences_say_what_the_figures_show(hand_made):
-    assert stability_plots.path_text(hand_made) == (
+    assert stability_figures.path_text(hand_made) == (
         "At 51.2% remaining (round 3, means over 2 trials), the test error along the path: "
         "for k = 0, 15.00% at the ends and 21.00% at worst (α = 0.50), an instability of "
         "6.00 pp (unstable); for k = 500, 11.50% at the ends and 12.50% at worst (α = 0.50), "
         "an instability of 1.00 pp (stable)."
     )
-    assert stability_plots.rewind_text(hand_made) == (
+    assert stability_figures.rewind_text(hand_made) == (
         "Instability (means over 2 trials; stable below 2 pp, the paper's threshold): at 100% "
         "remaining, 0.60 pp at k = 0, 0.40 pp at k = 500: stable at every k; at 51.2% "
         "remaining, 6.00 pp at k = 0, 1.00 pp at k = 500: stable at k = 500 only."
     )
-    assert stability_plots.remaining_text(hand_made) == (
+    assert stability_figures.remaining_text(hand_made) == (
         "With k = 0 the subnetworks are stable at 1 of 2 sparsities, the sparsest 100%; with "
         "k = 500 the subnetworks are stable at 2 of 2 sparsities, the sparsest 51.2%. Test "
         "accuracy of the sparse "
@@ -469,7 +469,7 @@ def test_a_round_that_was_not_analysed_is_named(hand_made):
     with pytest.raises(
         ValueError, match=r"round 5 was not analysed; stability_rounds has \[0, 3\]"
     ):
-        stability_plots.path_text(hand_made, 5)
+        stability_figures.path_text(hand_made, 5)
 
 
 def test_the_notebook_runs_the_analysis_and_draws_its_figures(tiny_data_dir, tmp_path, monkeypatch):
@@ -518,9 +518,9 @@ def test_the_reproduction_cli_writes_the_analysis_of_a_run_folder_as_markdown(ha
     assert "| 3 | 0 | 51.2 | 2 | 6.00 ± 1.41 | 6.00 ± 1.41 | 85.00 ± 0.00 | no |" in text
     assert "| 3 | 500 | 51.2 | 2 | 1.00 ± 0.00 | 1.00 ± 0.00 | 88.50 ± 0.00 | yes |" in text
     for sentence in (
-        stability_plots.path_text(hand_made),
-        stability_plots.rewind_text(hand_made),
-        stability_plots.remaining_text(hand_made),
+        stability_figures.path_text(hand_made),
+        stability_figures.rewind_text(hand_made),
+        stability_figures.remaining_text(hand_made),
     ):
         assert f"\n{sentence}\n" in text
 
@@ -528,11 +528,13 @@ def test_the_reproduction_cli_writes_the_analysis_of_a_run_folder_as_markdown(ha
 def test_the_path_figure_shows_the_round_with_the_largest_instability_the_sparsest_on_ties(
     hand_made,
 ):
-    assert stability_plots.path_round(hand_made) == 3  # 6 and 1 pp against 0.6 and 0.4
+    assert stability_figures.path_round(hand_made) == 3  # 6 and 1 pp against 0.6 and 0.4
     dense_worst = hand_made.instability.assign(
         instability=np.where(hand_made.instability["round"] == 0, 0.05, 0.01)
     )
-    assert stability_plots.path_round(dataclasses.replace(hand_made, instability=dense_worst)) == 0
+    assert (
+        stability_figures.path_round(dataclasses.replace(hand_made, instability=dense_worst)) == 0
+    )
     ties = hand_made.instability.assign(instability=0.01)
-    assert stability_plots.path_round(dataclasses.replace(hand_made, instability=ties)) == 3
-    assert stability_plots.path_round(hand_made, 0) == 0
+    assert stability_figures.path_round(dataclasses.replace(hand_made, instability=ties)) == 3
+    assert stability_figures.path_round(hand_made, 0) == 0

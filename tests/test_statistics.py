@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lthnb import statistics
-from lthnb.kinds import RANDOM_MASK, REINIT, SAME_SIGN, TICKET
+from lthnb.analysis import statistics
+from lthnb.controls.kinds import RANDOM_MASK, REINIT, SAME_SIGN, TICKET
 
 PERCENTS = [100.0, 80.0, 64.0]
 

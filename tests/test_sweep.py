@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import REPO
 
+from lthnb.lottery.sweep import SweepError, main, run_sweep
 from lthnb.params import ParamsError
-from lthnb.paths import RunPaths
-from lthnb.results import read_table
-from lthnb.sweep import SweepError, main, run_sweep
+from lthnb.runs.paths import RunPaths
+from lthnb.runs.tables import read_table
 
 
 @pytest.fixture

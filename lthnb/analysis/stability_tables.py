@@ -1,0 +1,135 @@
+"""The instability analysis's files (`<run>/stability/`): tidy tables that resume unit by unit.
+
+path_points.csv holds one row per (trial, round, k, alpha): test loss and error, and train loss
+and error on a fixed subset of the training split. instability.csv holds one row per (trial,
+round, k): the instabilities of test and train error, the two copies' test accuracies and their
+mean. Errors and accuracies are fractions, as in rounds.csv. completed.json lists the units whose
+rows count: tables are written first and the unit marked after, so rows of a unit cut off by a
+kill are dropped when the analysis resumes. No TensorFlow here, so figures load fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lthnb.runs.paths import RunPaths, StabilityPaths
+from lthnb.runs.tables import RunFolderError, exclusive_writer, read_table, write_table, write_text
+
+UNIT_COLUMNS = ["trial", "round", "rewind_iteration"]
+POINT_COLUMNS = [
+    *UNIT_COLUMNS, "percent_remaining", "alpha",
+    "test_loss", "test_error", "train_loss", "train_error",
+]  # fmt: skip
+INSTABILITY_COLUMNS = [
+    *UNIT_COLUMNS, "percent_remaining", "instability", "train_instability",
+    "copy1_test_accuracy", "copy2_test_accuracy", "mean_test_accuracy", "diverged",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One path: a trial's round (its ticket's mask), its copies started from theta_k."""
+
+    trial: int
+    round_index: int
+    rewind_iteration: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.trial}/{self.round_index}/{self.rewind_iteration}"
+
+    @property
+    def row(self) -> dict[str, int]:
+        return dict(zip(UNIT_COLUMNS, dataclasses.astuple(self), strict=True))
+
+
+def analysis_writer(paths: StabilityPaths) -> AbstractContextManager[None]:
+    """One process writes the analysis's tables at a time."""
+    return exclusive_writer(paths.root, paths.lock, "wait for it")
+
+
+def _completed_rows(path: Path, completed: list[str], columns: list[str]) -> pd.DataFrame:
+    """A table's rows of complete units: rows written before their unit was marked are dropped."""
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    table = read_table(path)
+    keys = table[UNIT_COLUMNS].astype(str).agg("/".join, axis=1)
+    return table[keys.isin(completed)].reset_index(drop=True)
+
+
+@dataclass
+class StabilityBook:
+    """The analysis's tables and its complete units, as on disk."""
+
+    paths: StabilityPaths
+    points: int
+    completed: list[str]
+    path_points: pd.DataFrame
+    instability: pd.DataFrame
+
+    @classmethod
+    def open(cls, paths: StabilityPaths, points: int) -> StabilityBook:
+        completed: list[str] = []
+        if paths.completed.exists():
+            record = json.loads(paths.completed.read_text())
+            if record["stability_points"] != points:
+                raise RunFolderError(
+                    f"{paths.root} has paths of {record['stability_points']} points; set "
+                    f"stability_points: {record['stability_points']} or delete that folder"
+                )
+            completed = record["units"]
+        return cls(
+            paths,
+            points,
+            completed,
+            _completed_rows(paths.path_points, completed, POINT_COLUMNS),
+            _completed_rows(paths.instability, completed, INSTABILITY_COLUMNS),
+        )
+
+    def is_done(self, unit: Unit) -> bool:
+        return unit.key in self.completed
+
+    def add(self, unit: Unit, path: pd.DataFrame, summary: dict) -> None:
+        """Write the unit's rows, then mark it complete: only then do they count."""
+        self.path_points = _appended(self.path_points, path, [*UNIT_COLUMNS, "alpha"])
+        self.instability = _appended(self.instability, pd.DataFrame([summary]), UNIT_COLUMNS)
+        write_table(self.paths.path_points, self.path_points)
+        write_table(self.paths.instability, self.instability)
+        self.completed.append(unit.key)
+        record = {"stability_points": self.points, "units": self.completed}
+        write_text(self.paths.completed, json.dumps(record, indent=1))
+
+
+def _appended(table: pd.DataFrame, rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """`table` with `rows`, sorted by unit (whatever order units were computed in)."""
+    both = rows if table.empty else pd.concat([table, rows], ignore_index=True)
+    return both.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class StabilityTables:
+    """A run folder's analysis tables, named for figure legends."""
+
+    label: str
+    path_points: pd.DataFrame
+    instability: pd.DataFrame
+
+
+def read_stability(run_dir: str | Path, label: str | None = None) -> StabilityTables:
+    """The complete units' rows of a run folder's analysis; label defaults to the folder name."""
+    paths = RunPaths(Path(run_dir))
+    book = paths.stability
+    if not book.completed.exists():
+        raise RunFolderError(f"{book.root} holds no finished path; run 07_stability first")
+    completed = json.loads(book.completed.read_text())["units"]
+    return StabilityTables(
+        label or paths.root.name,
+        _completed_rows(book.path_points, completed, POINT_COLUMNS),
+        _completed_rows(book.instability, completed, INSTABILITY_COLUMNS),
+    )
