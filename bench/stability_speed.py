@@ -29,7 +29,7 @@ from lthnb.data.loaders import load_dataset  # noqa: E402
 from lthnb.nets.models import build_model, kernel_sizes, layer_kinds  # noqa: E402
 from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
-from lthnb.pruning.magnitude import dense_masks, prune_layerwise, total_percent_remaining  # noqa: E402
+from lthnb.pruning.masks import dense_masks, prune_layerwise, total_percent_remaining  # noqa: E402
 from lthnb.pruning.schedule import keep_counts, layer_rates  # noqa: E402
 from lthnb.training.engine import DataTensors, Engine, NetworkJob  # noqa: E402
 

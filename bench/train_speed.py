@@ -43,7 +43,7 @@ from lthnb.data.loaders import Splits, load_dataset  # noqa: E402
 from lthnb.nets.models import build_model  # noqa: E402
 from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
-from lthnb.pruning.magnitude import dense_masks, prune_layerwise  # noqa: E402
+from lthnb.pruning.masks import dense_masks, prune_layerwise  # noqa: E402
 from lthnb.training.clock import steps_per_epoch  # noqa: E402
 from lthnb.training.device import bf16_native, cpu_flags  # noqa: E402
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, StackRunner  # noqa: E402

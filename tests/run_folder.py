@@ -1,6 +1,6 @@
 """A run folder written file by file in the format of lthnb.runs.tables, without training.
 
-The masks are real magnitude-pruning masks (lthnb.pruning.magnitude on made-up trained weights, on
+The masks are real magnitude-pruning masks (lthnb.pruning.masks on made-up trained weights, on
 03's schedule), θ0 is a real tiny LeNet's, and `ticket.keras` is that network with the rewound
 weights times the final mask, as 04_train exports it. Tests of the views over a run folder use
 it, and plant defects in it that a real run never has.
@@ -19,7 +19,7 @@ import yaml
 from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
 from lthnb.nets.weights import get_weights, kernels_of, masked, set_weights
 from lthnb.params import Params
-from lthnb.pruning.magnitude import (
+from lthnb.pruning.masks import (
     dense_masks,
     next_masks,
     percent_remaining,

@@ -8,7 +8,18 @@ import pytest
 import yaml
 from conftest import run_tiny
 
-from lthnb.controls.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
+from lthnb.controls.kinds import (
+    CONTROLS,
+    KINDS,
+    RANDOM_MASK,
+    REGISTRY,
+    REINIT,
+    RESHUFFLE,
+    SAME_SIGN,
+    TICKET,
+    control_of,
+    kind_of,
+)
 from lthnb.controls.starts import random_masks, reshuffled, same_sign
 from lthnb.params import ParamsError, load_params
 from lthnb.runs.paths import RunPaths
@@ -23,6 +34,31 @@ def _ticket(seed: int = 0, density: float = 0.3):
     start = {f"{n}/kernel": rng.normal(size=s).astype(np.float32) for n, s in SHAPES.items()}
     start.update({f"{n}/bias": rng.normal(size=s[1]).astype(np.float32) for n, s in SHAPES.items()})
     return masks, start
+
+
+def test_the_registry_refuses_unknown_kinds_instead_of_falling_through_to_another():
+    with pytest.raises(ValueError, match=r"unknown kind 'reinit2'; known kinds: ticket, reinit"):
+        control_of("reinit2")
+    with pytest.raises(ValueError, match="'ticket' is not a control"):
+        control_of(TICKET)
+    with pytest.raises(ValueError, match="unknown kind"):
+        kind_of(None)
+
+
+def test_every_registered_kind_has_its_own_seed_code_label_and_style():
+    """Seed codes are part of the results: two kinds sharing one would share random streams."""
+    kinds = list(REGISTRY.values())
+    for attribute in ("seed_code", "label", "description"):
+        assert len({getattr(kind, attribute) for kind in kinds}) == len(kinds), attribute
+    assert len({(kind.style["linestyle"], kind.style["marker"]) for kind in kinds}) == len(kinds)
+    assert KINDS[0] == TICKET and set(CONTROLS) == set(KINDS) - {TICKET}
+    assert [kind_of(name).seed_code for name in KINDS] == [1, 2, 3, 4, 5]  # never renumbered
+
+
+def test_the_controls_parameter_accepts_exactly_the_registered_controls():
+    assert load_params(controls=list(CONTROLS)).controls == list(CONTROLS)
+    with pytest.raises(ParamsError, match="controls: 'ticket' unknown; known: reinit"):
+        load_params(controls=[TICKET])
 
 
 def test_random_masks_keep_each_layers_count_at_new_positions():

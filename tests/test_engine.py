@@ -11,7 +11,7 @@ from oracle import TfmotOracle
 
 from lthnb.nets.models import build_model
 from lthnb.nets.weights import get_weights, kernels_of, masked, set_masks, wrap_for_pruning
-from lthnb.pruning.magnitude import prune_layerwise
+from lthnb.pruning.masks import prune_layerwise
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, should_stop
 from lthnb.training.stack import NetworkStack
 

@@ -8,7 +8,7 @@ import pytest
 import tf_keras
 
 from lthnb.nets.models import build_model, kernel_sizes, layer_kinds, layer_table, prunable_layers
-from lthnb.params import Params, load_params
+from lthnb.params import Params, ParamsError, load_params
 
 MNIST_SHAPE = (28, 28, 1)
 CIFAR_SHAPE = (32, 32, 3)
@@ -221,3 +221,49 @@ def test_a_model_runs_forward_to_logits() -> None:
     _, model = build("conv2")
     logits = model(np.zeros((2, *CIFAR_SHAPE), dtype=np.float32), training=False)
     assert logits.shape == (2, 10)
+
+
+def test_each_network_brings_its_paper_recipe_where_the_params_leave_keys_out() -> None:
+    """Frankle & Carbin 2019, Fig. 2: `arch: conv2` alone is the paper's Conv-2 experiment."""
+    conv2 = load_params(arch="conv2")
+    assert (conv2.learning_rate, conv2.iterations, conv2.dense_units) == (2e-4, 20000, [256, 256])
+    assert conv2.dataset == "cifar10"
+    assert load_params(arch="conv6").conv_rate == 0.15
+    assert load_params(arch="conv6", conv_rate=0.1).conv_rate == 0.1  # a given key wins
+    assert load_params(arch="lenet") == Params()  # the schema's defaults are LeNet's recipe
+    model = build_model(load_params(arch="conv4"), CIFAR_SHAPE, 10, 0)
+    assert model.count_params() == PAPER_TOTALS["conv4"][2]
+
+
+@pytest.mark.parametrize("arch", ["conv2", "conv4", "conv6"])
+def test_the_paper_params_files_agree_with_their_networks_recipe(arch: str) -> None:
+    from conftest import REPO
+
+    from lthnb.nets.registry import network
+
+    from_file = load_params(REPO / "params" / f"{arch}.yaml")
+    for key, value in network(arch).defaults.items():
+        assert getattr(from_file, key) == value, key
+
+
+def test_a_network_registered_at_run_time_is_a_valid_arch_and_builds() -> None:
+    from lthnb.nets.registry import NETWORKS, Network, register_network
+
+    def tiny(params: Params, num_classes: int, seed: int) -> list:
+        return [
+            tf_keras.layers.Flatten(name="flatten"),
+            tf_keras.layers.Dense(num_classes, name="output"),
+        ]
+
+    register_network(Network("tiny_test_net", "one dense layer", tiny, {"dense_units": []}))
+    try:
+        params = load_params(arch="tiny_test_net")
+        assert params.dense_units == []
+        model = build_model(params, MNIST_SHAPE, 10, 0)
+        assert layer_kinds(model) == {"output": "output"}
+        with pytest.raises(ValueError, match="registered already"):
+            register_network(Network("tiny_test_net", "again", tiny))
+    finally:
+        del NETWORKS["tiny_test_net"]
+    with pytest.raises(ParamsError, match="arch: 'tiny_test_net' is not allowed; use one of lenet"):
+        load_params(arch="tiny_test_net")

@@ -408,7 +408,9 @@ def test_parameters_of_the_epoch_clock_are_refused_naming_their_replacement(
 
 @pytest.mark.parametrize("arch", ["conv2", "conv4", "conv6"])
 def test_conv_nets_need_a_hidden_dense_layer(arch: str) -> None:
-    with pytest.raises(ParamsError, match=r"^dense_units: conv nets need at least one"):
+    with pytest.raises(
+        ParamsError, match=rf"^dense_units: {arch} needs at least 1 hidden dense layer,"
+    ):
         load_params(arch=arch, dense_units=[])
 
 
@@ -545,7 +547,7 @@ def test_replace_changes_values_and_revalidates() -> None:
         params.replace(batch_sise=7)
     with pytest.raises(ParamsError, match=r"^rewind_iteration: 30 must be < iterations \(20\)"):
         params.replace(rewind_iteration=30)
-    with pytest.raises(ParamsError, match=r"^dense_units: conv nets need"):
+    with pytest.raises(ParamsError, match=r"^dense_units: conv2 needs at least 1"):
         params.replace(arch="conv2", dense_units=[])
 
 

@@ -19,7 +19,15 @@ import yaml  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from lthnb.analysis import statistics
-from lthnb.controls.kinds import CONTROLS, RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET  # noqa: E402
+from lthnb.controls.kinds import (  # noqa: E402
+    CONTROLS,
+    RANDOM_MASK,
+    REINIT,
+    RESHUFFLE,
+    SAME_SIGN,
+    TICKET,
+    kind_of,
+)
 from lthnb.report import figures, views  # noqa: E402
 
 TRIALS = 3
@@ -337,9 +345,7 @@ def test_only_the_controls_a_run_trained_are_drawn(tmp_path):
     ax = figures.accuracy_vs_remaining(several_controls(tmp_path, controls=(RESHUFFLE,))).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["lenet ticket", "lenet reshuffled init", "lenet dense"]
-    assert (
-        line(ax, "lenet reshuffled init").get_marker() == figures.KIND_STYLES[RESHUFFLE]["marker"]
-    )
+    assert line(ax, "lenet reshuffled init").get_marker() == kind_of(RESHUFFLE).style["marker"]
 
 
 def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lthnb.params import load_params
-from lthnb.pruning.magnitude import (
+from lthnb.pruning.masks import (
     dense_masks,
     next_masks,
     percent_remaining,

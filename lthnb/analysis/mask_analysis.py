@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lthnb.pruning.magnitude import percent_remaining, total_percent_remaining
+from lthnb.pruning.masks import format_percent, percent_remaining, total_percent_remaining
 from lthnb.report.explore import recorded_rounds
-from lthnb.report.figures import format_percent
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.tables import RunFolderError, load_state, read_round_record, read_run_params
 

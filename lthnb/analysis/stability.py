@@ -39,7 +39,7 @@ from lthnb.nets.models import build_model
 from lthnb.nets.weights import Weights, kernels_of, masked
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
-from lthnb.pruning.magnitude import dense_masks, total_percent_remaining
+from lthnb.pruning.masks import dense_masks, total_percent_remaining
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.tables import (
     RunFolderError,

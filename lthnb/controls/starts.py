@@ -9,11 +9,9 @@ fresh values come from a newly built network (the initialisers live in the model
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
-
-from lthnb.controls.kinds import RANDOM_MASK, RESHUFFLE, SAME_SIGN
 
 Arrays = dict[str, np.ndarray]
 
@@ -59,23 +57,21 @@ def same_sign(
     return weights
 
 
-def control_start(
-    kind: str,
-    start: Mapping[str, np.ndarray],
-    masks: Mapping[str, np.ndarray],
-    draw_fresh: Callable[[], Arrays],
-    rng: np.random.Generator,
-) -> tuple[Arrays, Arrays]:
-    """(starting weights, masks) of a control of the ticket that starts at `start` with `masks`.
+def reinit_start(start, masks, draw_fresh, rng) -> tuple[Arrays, Arrays]:
+    """Frankle & Carbin 2019: the ticket's mask, every initial value (biases too) fresh."""
+    return draw_fresh(), dict(masks)
 
-    `draw_fresh` builds a newly initialised network for this control (its own seed); only the
-    controls that take fresh values call it, since building a network costs a model. `rng` is
-    the control's generator.
-    """
-    if kind == RANDOM_MASK:
-        return dict(start), random_masks(masks, rng)
-    if kind == RESHUFFLE:
-        return reshuffled(start, masks, rng), dict(masks)
-    if kind == SAME_SIGN:
-        return same_sign(start, draw_fresh(), masks), dict(masks)
-    return draw_fresh(), dict(masks)  # reinit
+
+def random_mask_start(start, masks, draw_fresh, rng) -> tuple[Arrays, Arrays]:
+    """open_lth's random pruning: the ticket's start, a random mask of its per-layer counts."""
+    return dict(start), random_masks(masks, rng)
+
+
+def reshuffle_start(start, masks, draw_fresh, rng) -> tuple[Arrays, Arrays]:
+    """Zhou et al. 2019; Frankle et al. 2021: the survivors' values permuted, same mask."""
+    return reshuffled(start, masks, rng), dict(masks)
+
+
+def same_sign_start(start, masks, draw_fresh, rng) -> tuple[Arrays, Arrays]:
+    """Zhou et al. 2019: fresh magnitudes with the start's signs, same mask."""
+    return same_sign(start, draw_fresh(), masks), dict(masks)

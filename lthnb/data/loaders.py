@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,30 +17,19 @@ import numpy as np
 
 # Re-exported: these are part of lthnb.data.loaders's public API.
 from lthnb.data.formats import (
-    CIFAR_FILES,
-    IDX_FILES,
     DatasetError,
     DatasetFormatError,
     DatasetInfo,
     DatasetNotFoundError,
     RawArrays,
     check_arrays,
-    read_cifar,
-    read_idx_set,
-    read_npz,
 )
+from lthnb.data.registry import Layout, dataset
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's dataset-fashion-mnist package installs the gzipped IDX files."""
 
 DOWNLOAD_SOURCE = "download via tf.keras.datasets"
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", (28, 28, 1), 10, 60000, 10000),
-    "fashion_mnist": DatasetInfo("fashion_mnist", (28, 28, 1), 10, 60000, 10000),
-    "cifar10": DatasetInfo("cifar10", (32, 32, 3), 10, 50000, 10000),
-}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -67,7 +55,7 @@ class Splits:
 
     @property
     def num_classes(self) -> int:
-        return DATASETS[self.name].num_classes
+        return dataset(self.name).info.num_classes
 
     def __repr__(self) -> str:
         return (
@@ -98,10 +86,7 @@ def load_dataset(
 
 def dataset_info(name: str) -> DatasetInfo:
     """The DatasetInfo for a name; accepts "Fashion-MNIST"-style spellings too."""
-    key = name.strip().lower().replace("-", "_")
-    if key not in DATASETS:
-        raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[key]
+    return dataset(name).info
 
 
 def keras_cache_dir() -> Path:
@@ -112,42 +97,16 @@ def keras_cache_dir() -> Path:
 
 # --- finding the files -------------------------------------------------------------------------
 
-Reader = Callable[[Sequence[Path], DatasetInfo], RawArrays]
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """One way a data set can sit in a folder: which files, in which subfolder, how to read."""
-
-    folder: str  # relative to the searched folder; "" = the folder itself
-    files: tuple[str, ...]
-    reader: Reader
-
-    def paths(self, root: Path) -> list[Path]:
-        return [root / self.folder / f for f in self.files]
-
-    def source(self, root: Path) -> str:
-        """The exact file, or the folder holding the files, the data came from."""
-        return str(
-            root / self.folder / self.files[0] if len(self.files) == 1 else root / self.folder
-        )
-
-    def describe(self, root: Path) -> str:
-        """What is looked for, with the file names, for error messages."""
-        if len(self.files) == 1:
-            return self.source(root)
-        return f"{root / self.folder}/ ({', '.join(self.files)})"
-
 
 def _search_roots(
     info: DatasetInfo, data_dir: str | Path | None
-) -> list[tuple[str, Path, tuple[_Layout, ...]]]:
+) -> list[tuple[str, Path, tuple[Layout, ...]]]:
     """The folders to search, in order, each with a label and the layouts accepted there.
 
     The Keras cache only holds what tf.keras.datasets writes, so only the Keras layout is
     looked for there: loose IDX files in it could be plain MNIST, not Fashion-MNIST.
     """
-    layouts = _LAYOUTS[info.name]
+    layouts = dataset(info.name).layouts
     roots = []
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
@@ -158,9 +117,10 @@ def _search_roots(
             )
         roots.append(("data_dir", folder, layouts))
     roots.append(("Keras cache", keras_cache_dir(), layouts[:1]))
-    if info.name in _APT_PACKAGES:
+    apt_package = dataset(info.name).apt_package
+    if apt_package:
         # Read at call time so tests can monkeypatch the constant.
-        package = f"Debian package {_APT_PACKAGES[info.name]}"
+        package = f"Debian package {apt_package}"
         roots.append((package, DEBIAN_FASHION_MNIST_DIR, layouts))
     return roots
 
@@ -202,10 +162,11 @@ def find_raw_dataset(
 def _not_found_message(info: DatasetInfo, tried: list[str]) -> str:
     """Every place looked, then how to provide the data."""
     places = "\n".join(f"  - {t}" for t in tried)
-    wanted = _LAYOUTS[info.name][0].describe(Path())
+    entry = dataset(info.name)
+    wanted = entry.layouts[0].describe(Path())
     apt = ""
-    if info.name in _APT_PACKAGES:
-        apt = f", or run `apt-get install {_APT_PACKAGES[info.name]}`"
+    if entry.apt_package:
+        apt = f", or run `apt-get install {entry.apt_package}`"
     return (
         f"data set {info.name} not found. Looked in:\n{places}\n"
         f"To provide it, put {wanted} into data_dir or the Keras cache ({keras_cache_dir()})"
@@ -220,23 +181,6 @@ def _download(info: DatasetInfo) -> RawArrays:
     loader = getattr(tf_keras.datasets, info.name)
     (x_train, y_train), (x_test, y_test) = loader.load_data(cache_dir=str(keras_cache_dir().parent))
     return x_train, y_train, x_test, y_test
-
-
-_LAYOUTS: dict[str, tuple[_Layout, ...]] = {
-    "mnist": (_Layout("", ("mnist.npz",), read_npz),),
-    "fashion_mnist": (
-        _Layout("fashion-mnist", IDX_FILES, read_idx_set),
-        _Layout("", IDX_FILES, read_idx_set),
-        _Layout("", ("fashion_mnist.npz",), read_npz),
-    ),
-    "cifar10": (
-        _Layout("cifar-10-batches-py", CIFAR_FILES, read_cifar),
-        _Layout("", CIFAR_FILES, read_cifar),
-    ),
-}
-"""How each data set can sit in a searched folder, first match wins; the first is the Keras one."""
-
-_APT_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
 
 
 # --- splitting ---------------------------------------------------------------------------------

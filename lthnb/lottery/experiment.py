@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 import tf_keras
 
-from lthnb.controls.kinds import KIND_CODES, TICKET
-from lthnb.controls.starts import control_start
+from lthnb.controls.kinds import TICKET, control_of, kind_of
 from lthnb.data.loaders import Splits, load_dataset
 from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
 from lthnb.nets.weights import (
@@ -35,7 +34,7 @@ from lthnb.nets.weights import (
 )
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
-from lthnb.pruning.magnitude import (
+from lthnb.pruning.masks import (
     dense_masks,
     next_masks,
     percent_remaining,
@@ -76,7 +75,7 @@ def unit_folder(trial: int, round_index: int, kind: str) -> str:
 
 def unit_seed(params: Params, trial: int, round_index: int, kind: str) -> int:
     """A seed per (trial, round, kind): shuffles, dropout and controls never share a stream."""
-    sequence = np.random.SeedSequence([params.seed + trial, round_index, KIND_CODES[kind]])
+    sequence = np.random.SeedSequence([params.seed + trial, round_index, kind_of(kind).seed_code])
     return int(sequence.generate_state(1)[0] % (2**31))
 
 
@@ -213,8 +212,8 @@ class Experiment:
         masks = self._ticket_masks(round_index, book)
         if kind == TICKET:
             return NetworkJob(start, masks, seed)
-        weights, masks = control_start(
-            kind, start, masks, lambda: get_weights(self.build(seed)), np.random.default_rng(seed)
+        weights, masks = control_of(kind).start(
+            start, masks, lambda: get_weights(self.build(seed)), np.random.default_rng(seed)
         )
         return NetworkJob(weights, masks, seed)
 

@@ -6,12 +6,15 @@ to them, and each prunable layer has a kind (conv / dense / output) that selects
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import tf_keras
 
-from lthnb.params import Params
+from lthnb.nets.registry import network
+
+if TYPE_CHECKING:
+    from lthnb.params import Params
 
 POOL = "pool"
 CONV_BLOCKS: dict[str, list[int | str]] = {
@@ -83,30 +86,31 @@ def _dense_head(params: Params, num_classes: int, seed: int) -> list[tf_keras.la
     return layers
 
 
-def _build_lenet(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
+def lenet(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
     return _dense_head(params, num_classes, seed)
 
 
-def _conv_builder(arch: str) -> Callable[[Params, int, int], list[tf_keras.layers.Layer]]:
-    def build(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
-        return _conv_layers(params, CONV_BLOCKS[arch], seed) + _dense_head(
-            params, num_classes, seed
-        )
-
-    return build
+def _conv_net(params: Params, arch: str, num_classes: int, seed: int) -> list:
+    return _conv_layers(params, CONV_BLOCKS[arch], seed) + _dense_head(params, num_classes, seed)
 
 
-MODELS: dict[str, Callable[[Params, int, int], list[tf_keras.layers.Layer]]] = {
-    "lenet": _build_lenet,
-    **{arch: _conv_builder(arch) for arch in CONV_BLOCKS},
-}
+def conv2(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
+    return _conv_net(params, "conv2", num_classes, seed)
+
+
+def conv4(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
+    return _conv_net(params, "conv4", num_classes, seed)
+
+
+def conv6(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
+    return _conv_net(params, "conv6", num_classes, seed)
 
 
 def build_model(
     params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
 ) -> tf_keras.Sequential:
     """The network of `params.arch`, outputting logits, with weights drawn from `seed`."""
-    layers = MODELS[params.arch](params, num_classes, seed)
+    layers = network(params.arch).layers_builder()(params, num_classes, seed)
     model = tf_keras.Sequential([tf_keras.Input(shape=input_shape), *layers], name=params.arch)
     return model
 

@@ -1,13 +1,15 @@
-"""The experiment's parameters: the schema (the one place a parameter is written by hand), its
-checks and YAML loading. Imports only the registries below it (data, nets, pruning, controls).
+"""The experiment's parameters: the schema (the one place a parameter is written by hand), the
+checks of each value and of their combinations, YAML loading, and `sync`, which regenerates
+every copy of the schema. Imports only the registries below it (data, nets, controls).
 """
 
+from lthnb.params.loading import load_params
 from lthnb.params.schema import (
     PARAMETER_NAMES,
     REMOVED_PARAMETERS,
     Params,
     ParamsError,
-    load_params,
+    network_defaults,
     parameter_help,
 )
 
@@ -17,5 +19,6 @@ __all__ = [
     "Params",
     "ParamsError",
     "load_params",
+    "network_defaults",
     "parameter_help",
 ]

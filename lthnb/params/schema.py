@@ -1,40 +1,26 @@
-"""Experiment parameters: one frozen, validated object from a YAML file or papermill's values.
+"""The schema: every parameter of an experiment, with its default, its help text and its allowed
+values. The one place a parameter is written by hand: `python -m lthnb.params.sync` (`make sync`)
+regenerates every copy (params files, the notebooks' parameters cells, the README's table).
 
-Every parameter has a default and a one-line help text beside it, so `02_model` and `04_train`
-can print what each one means. Validation errors name the key, the bad value and what is
-allowed, and are raised before TensorFlow is touched.
+Allowed names (networks, data sets, controls) are read from their registries when a value is
+checked, so a network registered at run time is accepted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import os
-import re
-import reprlib
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lthnb.controls.kinds import CONTROLS
+from lthnb.data.registry import DATASETS
+from lthnb.nets.registry import NETWORKS
 
-ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
-DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
 # usual ceiling for seeds and leaves plenty of room.
 MAX_SEED = 2**31 - 1
-# Integers end up in numpy and TensorFlow, which hold them in 64 bits.
-MAX_INT = 2**63 - 1
-# PyYAML follows YAML 1.1, where `1e-3` (no dot, no exponent sign) is a string; YAML 1.2,
-# JSON and papermill's `-p` read it as a number, so float parameters accept such strings.
-_FLOAT_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
 class ParamsError(ValueError):
@@ -54,10 +40,8 @@ def _param(default: Any, help_text: str, **constraints: Any) -> Any:
 class Params:
     """All knobs of one experiment. Defaults are the paper's LeNet-300-100 on MNIST."""
 
-    arch: str = _param("lenet", "network: lenet | conv2 | conv4 | conv6", choices=ARCHITECTURES)
-    dataset: str = _param(
-        "mnist", "data set: mnist | fashion_mnist | cifar10", choices=DATASET_NAMES
-    )
+    arch: str = _param("lenet", f"network: {' | '.join(NETWORKS)}", choices=NETWORKS)
+    dataset: str = _param("mnist", f"data set: {' | '.join(DATASETS)}", choices=DATASETS)
     data_dir: str | None = _param(
         None, "folder with the data files; null: Keras cache, Debian package, download"
     )
@@ -128,7 +112,7 @@ class Params:
     )
     controls: list[str] = _param(
         [],
-        "controls beside each ticket: reinit | random_mask | reshuffle | same_sign",
+        f"controls beside each ticket: {' | '.join(CONTROLS)}",
         item_choices=CONTROLS,
         unique=True,
     )
@@ -175,6 +159,8 @@ class Params:
 
     def replace(self, **changes: Any) -> Params:
         """A validated copy with some values changed."""
+        from lthnb.params.loading import load_params  # loading builds on this schema
+
         return load_params({**self.to_dict(), **changes})
 
 
@@ -197,308 +183,6 @@ def parameter_help() -> list[tuple[str, Any, str]]:
     ]
 
 
-def load_params(source: str | Path | Mapping[str, Any] | None = None, **overrides: Any) -> Params:
-    """Read a YAML file or a mapping (what papermill injected), apply overrides, validate."""
-    values: dict[str, Any] = {}
-    if isinstance(source, Mapping):
-        values.update(source)
-    elif source is not None:
-        values.update(_read_yaml(Path(source)))
-    values.update(overrides)
-    removed = [key for key in values if key in REMOVED_PARAMETERS]
-    if removed:
-        raise ParamsError(
-            "; ".join(f"{key}: no longer a parameter; {REMOVED_PARAMETERS[key]}" for key in removed)
-        )
-    unknown = sorted(_key_text(key) for key in values if key not in PARAMETER_NAMES)
-    if unknown:
-        raise ParamsError(_unknown_message(unknown))
-    hints = typing.get_type_hints(Params)
-    checked = {}
-    for f in dataclasses.fields(Params):
-        if f.name in values:
-            checked[f.name] = _check_value(f.name, values[f.name], hints[f.name], f.metadata)
-    params = Params(**checked)
-    _check_consistency(params)
-    return params
-
-
-def _key_text(key: Any) -> str:
-    """A key as written in a params file; odd ones (numbers, spaces, newlines) quoted."""
-    return key if isinstance(key, str) and key.isidentifier() else repr(key)
-
-
-def _unknown_message(unknown: list[str]) -> str:
-    """`key: unknown parameter`, with the closest known names for typos."""
-    matches = {key: difflib.get_close_matches(key, PARAMETER_NAMES, n=1) for key in unknown}
-    hints = [
-        match[0] if len(unknown) == 1 else f"{key} -> {match[0]}"
-        for key, match in matches.items()
-        if match
-    ]
-    plural = "s" if len(unknown) > 1 else ""
-    message = f"{', '.join(unknown)}: unknown parameter{plural}"
-    if hints:
-        message += f"; did you mean {', '.join(hints)}?"
-    return f"{message}; known parameters: {', '.join(PARAMETER_NAMES)}"
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ParamsError(
-            f"parameter file {path} does not exist; pass a path like params/demo.yaml"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
-        raise ParamsError(f"parameter file {path} cannot be read: {reason}") from None
-    try:
-        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
-    except _DuplicateKeyError as error:
-        raise ParamsError(f"parameter file {path} {error}") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(
-            f"parameter file {path} is not valid YAML: {_yaml_problem(error)}"
-        ) from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ParamsError(
-            f"parameter file {path} must hold `key: value` lines, got a {type(loaded).__name__}"
-        )
-    return loaded
-
-
-class _DuplicateKeyError(yaml.YAMLError):
-    """A mapping gives one key twice (PyYAML would keep the last value silently)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        first_lines: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            try:
-                first = first_lines.get(key)
-            except TypeError:  # an unhashable key: construct_mapping explains it
-                break
-            if first is not None:
-                raise _DuplicateKeyError(
-                    f"gives {_key_text(key)} twice (lines {first} and {line}); keep one"
-                )
-            first_lines[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """PyYAML's multi-line message as one line: `line L, column C: problem`."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None)
-    if mark is not None and problem:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return " ".join(str(error).split())
-
-
-def _check_value(name: str, value: Any, hint: Any, rules: Mapping[str, Any]) -> Any:
-    value = _check_type(name, value, hint)
-    if value is None:
-        return value
-    if "choices" in rules and value not in rules["choices"]:
-        allowed = " | ".join(rules["choices"])
-        raise ParamsError(f"{name}: {_show(value)} is not allowed; use one of {allowed}")
-    if "minimum" in rules and value < rules["minimum"]:
-        raise ParamsError(f"{name}: {_show(value)} is too small; it must be >= {rules['minimum']}")
-    if "maximum" in rules and value > rules["maximum"]:
-        raise ParamsError(f"{name}: {_show(value)} is too large; it must be <= {rules['maximum']}")
-    if "exclusive_minimum" in rules and value <= rules["exclusive_minimum"]:
-        raise ParamsError(f"{name}: {_show(value)} must be > {rules['exclusive_minimum']}")
-    if "below" in rules and value >= rules["below"]:
-        raise ParamsError(
-            f"{name}: {_show(value)} is out of range; it must be in [{rules.get('minimum', 0)}, "
-            f"{rules['below']})"
-        )
-    if "item_choices" in rules:
-        _check_items(name, value, rules["item_choices"])
-    if "item_minimum" in rules and any(item < rules["item_minimum"] for item in value):
-        raise ParamsError(f"{name}: {_show(value)} must hold integers >= {rules['item_minimum']}")
-    if rules.get("unique"):
-        _check_unique(name, value)
-    return value
-
-
-def _check_items(name: str, value: list, choices: tuple[str, ...]) -> None:
-    """A list drawn from `choices`."""
-    unknown = [item for item in value if item not in choices]
-    if unknown:
-        raise ParamsError(
-            f"{name}: {', '.join(map(_show, unknown))} unknown; known: {', '.join(choices)}"
-        )
-
-
-def _check_unique(name: str, value: list) -> None:
-    """Each item at most once (a duplicate would train or analyse the same thing twice)."""
-    repeated = sorted({item for item in value if value.count(item) > 1})
-    if repeated:
-        raise ParamsError(f"{name}: {', '.join(map(str, repeated))} given twice; list each once")
-
-
-def _check_type(name: str, value: Any, hint: Any) -> Any:
-    """Accept exactly the declared type; ints are fine where floats are expected."""
-    optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
-    if optional and isinstance(value, str) and not value.strip():
-        value = None  # an empty path means "not set", not the current folder
-    if value is None:
-        if optional:
-            return None
-        raise ParamsError(f"{name}: a value is required (got null); default is {_default(name)!r}")
-    base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
-    if typing.get_origin(base) is list:
-        return _check_list(name, value, typing.get_args(base)[0])
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-    elif base is int:
-        if _is_int(value):
-            return _int64(name, value)
-    elif base is float:
-        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
-            isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip())
-        ):
-            return _finite_float(name, value)
-    elif isinstance(value, str):
-        return value
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiou" else "a"
-    raise ParamsError(
-        f"{name}: {_show(value)} is {article} {kind}, expected {base.__name__} "
-        f"(default {_default(name)!r})"
-    )
-
-
-def _check_list(name: str, value: Any, item_type: type) -> list:
-    """A list of ints (e.g. dense_units) or of strings (e.g. compare_with)."""
-    if item_type is int:
-        if isinstance(value, list | tuple) and all(_is_int(v) for v in value):
-            return [_int64(name, v) for v in value]
-        raise ParamsError(f"{name}: {_show(value)} must be a list of integers, e.g. [300, 100]")
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ParamsError(f"{name}: {_show(value)} must be a list of strings, e.g. [runs/conv2]")
-
-
-def _finite_float(name: str, value: int | float | str) -> float:
-    """float(value), refusing nan, inf and ints too large for a float."""
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ParamsError(f"{name}: {_show(value)} is too large for a float") from None
-    if not math.isfinite(number):
-        raise ParamsError(f"{name}: {_show(value)} is not a finite number")
-    return number
-
-
-def _int64(name: str, value: int) -> int:
-    if abs(value) > MAX_INT:
-        raise ParamsError(f"{name}: {_show(value)} is too large; integers must be <= {MAX_INT}")
-    return int(value)
-
-
-class _ShortRepr(reprlib.Repr):
-    """repr() for error messages: one line, shortened, safe for integers of any size."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 8, 8, 8
-        self.maxstring = self.maxother = self.maxlong = 80
-
-    def repr_int(self, x: int, level: int) -> str:
-        if abs(x) > MAX_INT:  # str() refuses ints over 4300 digits
-            return f"{'-' if x < 0 else ''}<a {x.bit_length()}-bit integer>"
-        return super().repr_int(x, level)
-
-
-_show = _ShortRepr().repr
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _default(name: str) -> Any:
-    return getattr(Params(), name)
-
-
-def _check_consistency(params: Params) -> None:
-    """Rules that involve more than one parameter."""
-    # os.path.expanduser leaves `~unknown_user` alone where Path.expanduser raises.
-    if params.data_dir is not None and not Path(os.path.expanduser(params.data_dir)).is_dir():
-        raise ParamsError(
-            f"data_dir: {params.data_dir!r} is not a folder; create it with the data files "
-            "or set data_dir: null to use the Keras cache"
-        )
-    if params.trial is not None and params.trial >= params.trials:
-        raise ParamsError(
-            f"trial: {params.trial} is not a trial of this run; use 0 .. {params.trials - 1} "
-            "or null for all"
-        )
-    if params.rewind_iteration >= params.iterations:
-        raise ParamsError(
-            f"rewind_iteration: {params.rewind_iteration} must be < iterations "
-            f"({params.iterations}); rewind to a point inside round 0's training"
-        )
-    if params.eval_every > params.iterations:
-        raise ParamsError(
-            f"eval_every: {params.eval_every} exceeds iterations ({params.iterations}); "
-            "evaluate at least once per round"
-        )
-    _check_stability(params)
-    milestones = params.lr_milestones
-    if any(later <= earlier for earlier, later in zip(milestones, milestones[1:], strict=False)):
-        raise ParamsError(f"lr_milestones: {milestones} must be strictly increasing")
-    if milestones and milestones[-1] >= params.iterations:
-        raise ParamsError(
-            f"lr_milestones: {milestones[-1]} lies beyond the budget; milestones must be "
-            f"< iterations ({params.iterations})"
-        )
-    if params.arch != "lenet" and not params.dense_units:
-        raise ParamsError(
-            "dense_units: conv nets need at least one hidden dense layer, e.g. [256, 256]"
-        )
-    rates = _prunable_rates(params)
-    if params.rounds > 0 and not any(rates.values()):
-        raise ParamsError(
-            f"{', '.join(rates)}: 0 for every prunable layer of {params.arch} with rounds: "
-            f"{params.rounds}, so nothing could be pruned; set one of them > 0 (a rate of 0 "
-            "leaves its layers alone) or rounds: 0"
-        )
-
-
-def _check_stability(params: Params) -> None:
-    """The instability analysis needs a unit to study, inside the budget and the run's rounds."""
-    for name in ("stability_rewind_iterations", "stability_rounds"):
-        if not getattr(params, name):
-            raise ParamsError(f"{name}: [] leaves nothing to analyse; give at least one, e.g. [0]")
-    late = [k for k in params.stability_rewind_iterations if k >= params.iterations]
-    if late:
-        raise ParamsError(
-            f"stability_rewind_iterations: {_show(late)} must be < iterations "
-            f"({params.iterations}); the copies train from iteration k to that end"
-        )
-    beyond = [r for r in params.stability_rounds if r > params.rounds]
-    if beyond:
-        raise ParamsError(
-            f"stability_rounds: {_show(beyond)} beyond rounds ({params.rounds}); use 0 (dense) "
-            f"to {params.rounds}"
-        )
-
-
-def _prunable_rates(params: Params) -> dict[str, float]:
-    """The rate parameters of the layer kinds `arch` has (LeNet has no conv layers)."""
-    rates = {"conv_rate": params.conv_rate} if params.arch != "lenet" else {}
-    if params.dense_units:
-        rates["dense_rate"] = params.dense_rate
-    return {**rates, "output_rate": params.output_rate}
+def network_defaults(arch: Any) -> dict[str, Any]:
+    """The values `arch`'s recipe sets where the schema's (LeNet's) differ; {} for unknown names."""
+    return dict(NETWORKS[arch].defaults) if isinstance(arch, str) and arch in NETWORKS else {}

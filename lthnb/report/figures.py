@@ -26,28 +26,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from lthnb.analysis.statistics import by_round, controls_in, mean_std
-from lthnb.controls.kinds import (
-    KIND_ORDER,
-    KINDS,
-    LABELS,
-    RANDOM_MASK,
-    REINIT,
-    RESHUFFLE,
-    SAME_SIGN,
-    TICKET,
-)
+from lthnb.controls.kinds import KINDS, TICKET, kind_label, kind_of
+from lthnb.pruning.masks import format_percent
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.tables import atomic_path
 
-# Each kind's dashes and marker, in every figure: where several runs share the axes, colour
-# tells the runs apart, so the kind must be readable without it. The dense net is dotted.
-KIND_STYLES = {
-    TICKET: {"linestyle": "-", "marker": "o"},
-    REINIT: {"linestyle": "--", "marker": "s"},
-    RANDOM_MASK: {"linestyle": "-.", "marker": "^"},
-    RESHUFFLE: {"linestyle": (0, (3, 1, 1, 1, 1, 1)), "marker": "D"},
-    SAME_SIGN: {"linestyle": (0, (8, 2)), "marker": "v"},
-}
 # Layers pruned at the same rate draw the same curve: each layer gets its own marker and dashes,
 # hollow markers shrinking layer by layer, so a curve drawn later never hides an earlier one.
 LAYER_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -128,13 +111,6 @@ def new_axes(ax: Axes | None) -> tuple[Figure, Axes]:
     return plt.subplots(figsize=(7.5, 4.8), layout="constrained")
 
 
-def format_percent(percent: float) -> str:
-    """Tick text as in the paper: 100, 51.2, 21.0, 3.6 (two significant digits below 0.1)."""
-    if percent >= 99.95:
-        return "100"
-    return f"{percent:.1f}" if percent >= 0.1 else f"{percent:.2g}"
-
-
 def _thin_ticks(percents: Sequence[float]) -> list[float]:
     """Keep ticks that are far enough apart on the log axis to be read, always the two ends."""
     values = sorted({round(float(p), 6) for p in percents if p > 0}, reverse=True)
@@ -161,7 +137,8 @@ def percent_axis(ax: Axes, percents: Sequence[float]) -> None:
 
 
 def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> Figure:
-    """Each kind a run trained (KIND_STYLES) and its dense net (dotted, the ticket's colour).
+    """Each kind a run trained (its registered style) and its dense net (dotted, the ticket's
+    colour).
 
     A run alone gives each kind its own colour too; several runs get one colour each.
     """
@@ -170,15 +147,16 @@ def _paper_plot(runs, value: str, scale: float, ylabel: str, what: str, ax) -> F
     palette = sns.color_palette(n_colors=max(len(runs), len(KINDS)))
     percents: list[float] = []
     for index, run in enumerate(runs):
-        colors = {k: palette[index if len(runs) > 1 else KIND_ORDER[k]] for k in KINDS}
-        for kind in (TICKET, *controls_in(run.rounds)):
-            stats = by_round(run.rounds, kind, value, scale)
+        colors = {k: palette[index if len(runs) > 1 else KINDS.index(k)] for k in KINDS}
+        for name in (TICKET, *controls_in(run.rounds)):
+            stats = by_round(run.rounds, name, value, scale)
             if stats.empty:
                 continue
             percents += list(stats["percent_remaining"])
-            label = f"{run.label} {LABELS[kind]}"
-            style = {"color": colors[kind], "markersize": 3.5, **KIND_STYLES[kind]}
-            line_with_band(ax, stats["percent_remaining"], stats, label, **style)
+            style = {"color": colors[name], "markersize": 3.5, **kind_of(name).style}
+            line_with_band(
+                ax, stats["percent_remaining"], stats, f"{run.label} {kind_label(name)}", **style
+            )
         dense = by_round(run.rounds, TICKET, value, scale)["mean"].get(0, np.nan)
         if not np.isnan(dense):
             ax.axhline(

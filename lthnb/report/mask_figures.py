@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lthnb.analysis.mask_analysis import GROUPS, over_trials
-from lthnb.report.figures import default_rounds, format_percent, line_with_band, percent_axis
+from lthnb.pruning.masks import format_percent
+from lthnb.report.figures import default_rounds, line_with_band, percent_axis
 
 
 def _layer_panels(layers: Sequence[str], title: str, sharey: bool) -> tuple[Figure, list[Axes]]:

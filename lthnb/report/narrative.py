@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from lthnb.analysis.statistics import CONFIDENCE, by_round, controls_in, mean_std, ticket_gaps
-from lthnb.controls.kinds import CONTROLS, LABELS, TICKET
+from lthnb.controls.kinds import CONTROLS, TICKET, kind_label
+from lthnb.pruning.masks import format_percent
 from lthnb.report.explore import RoundRecord, input_image
-from lthnb.report.figures import RunTables, default_rounds, format_percent, layer_percents
+from lthnb.report.figures import RunTables, default_rounds, layer_percents
 
 NO_CONTROL = "No control was trained (controls is empty)."
 EXCLUDES_ZERO = f"{CONFIDENCE:.0%} CI of the gap excludes 0"
@@ -117,7 +118,7 @@ def _each_control(run: RunTables, sentence) -> str:
 
 
 def _name(control: str) -> str:
-    return f"{LABELS[control]} controls"
+    return f"{kind_label(control)} controls"
 
 
 def _capital(text: str) -> str:
@@ -361,10 +362,10 @@ def round_comparison(table: pd.DataFrame) -> str:
 
 def _control_in_round(control: pd.Series, ticket: pd.Series, kind: str) -> str:
     if control["diverged"]:
-        return f"Its {LABELS[kind]} control diverged."
+        return f"Its {kind_label(kind)} control diverged."
     accuracy = control["test accuracy %"]
     return (
-        f"Its {LABELS[kind]} control reaches {accuracy:.2f}% "
+        f"Its {kind_label(kind)} control reaches {accuracy:.2f}% "
         f"({accuracy - ticket['test accuracy %']:+.2f} pp against the ticket) at iteration "
         f"{control['early-stop iteration']:.0f}."
     )

@@ -35,7 +35,7 @@ from lthnb.analysis.statistics import (
     mean_std_text,
     ticket_gaps,
 )
-from lthnb.controls.kinds import CONTROLS, LABELS, REINIT, TICKET
+from lthnb.controls.kinds import CONTROLS, REINIT, TICKET, kind_label
 from lthnb.report.stability_figures import path_text, remaining_text, rewind_text, summary_view
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
@@ -250,9 +250,9 @@ def dense_summary(rounds: pd.DataFrame) -> str:
 def markdown(table: pd.DataFrame, paper_column: bool = True) -> str:
     """The table as GitHub markdown, rounded for reading, with a note on the intervals."""
     controls = [control for control in CONTROLS if f"{control}_accuracy" in table.columns]
-    titles = ["ticket acc. (%)", *(f"{LABELS[c]} acc. (%)" for c in controls)]
+    titles = ["ticket acc. (%)", *(f"{kind_label(c)} acc. (%)" for c in controls)]
     titles += ["ticket − dense (pp)"]
-    titles += [f"ticket − {LABELS[c]} (pp, {CONFIDENCE:.0%} CI)" for c in controls]
+    titles += [f"ticket − {kind_label(c)} (pp, {CONFIDENCE:.0%} CI)" for c in controls]
     titles += ["ticket early-stop iter.", "vs dense"]
     rows = table.to_dict("records")
     cells = (_markdown_cells(row, controls) for row in rows)

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 
 from lthnb.analysis.stability_tables import StabilityTables
 from lthnb.analysis.statistics import mean_std, mean_std_text
-from lthnb.report.figures import format_percent, line_with_band, new_axes, percent_axis
+from lthnb.pruning.masks import format_percent
+from lthnb.report.figures import line_with_band, new_axes, percent_axis
 
 STABLE_BELOW = 2.0  # percentage points of test error: the paper's threshold for "stable"
 VALUES = {  # summary columns: table column, header, scale, digits

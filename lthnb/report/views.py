@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 from lthnb.analysis.statistics import controls_in, interval_text, mean_std_text, round_summary
-from lthnb.controls.kinds import DESCRIPTIONS, LABELS, TICKET
-from lthnb.report.figures import RunTables, format_percent
+from lthnb.controls.kinds import TICKET, kind_label, kind_of
+from lthnb.pruning.masks import format_percent
+from lthnb.report.figures import RunTables
 
 
 def kinds_view(run: RunTables) -> pd.DataFrame:
@@ -18,8 +19,8 @@ def kinds_view(run: RunTables) -> pd.DataFrame:
     kinds = [TICKET, *controls_in(run.rounds)]
     return pd.DataFrame(
         {
-            "legend": [LABELS[kind] for kind in kinds],
-            "what it is": [DESCRIPTIONS[kind] for kind in kinds],
+            "legend": [kind_label(name) for name in kinds],
+            "what it is": [kind_of(name).description for name in kinds],
             "networks": run.rounds["kind"].value_counts().reindex(kinds).to_numpy(),
         },
         index=pd.Index(kinds, name="kind"),
@@ -44,7 +45,7 @@ def summary_view(run: RunTables) -> pd.DataFrame:
             "stop iter.": _mean_std_texts(table, "early_stop_iteration", 0),
         }
     )
-    network = table["kind"].map(LABELS).where(table["round"] > 0, "dense")
+    network = table["kind"].map(kind_label).where(table["round"] > 0, "dense")
     view.index = pd.MultiIndex.from_arrays([table["round"], network], names=["round", "network"])
     return view
 

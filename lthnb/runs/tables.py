@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from lthnb.controls.kinds import REINIT, kind_sort_key
-from lthnb.params import REMOVED_PARAMETERS, Params, load_params
+from lthnb.params import REMOVED_PARAMETERS, Params, load_params, network_defaults
 from lthnb.runs.paths import RunPaths, TrialPaths
 
 Arrays = dict[str, np.ndarray]
@@ -138,7 +138,8 @@ def _check_same_params(path: Path, stored: dict, params: Params) -> None:
             "without them."
         )
     current = params.to_dict()
-    defaults = Params().to_dict()  # a parameter newer than the folder had its default there
+    # a parameter newer than the folder had its default there (its network's recipe first)
+    defaults = {**Params().to_dict(), **network_defaults(stored.get("arch"))}
     differences = [
         f"{key}: {stored.get(key, defaults[key])!r} there, {current[key]!r} now"
         for key in current

@@ -1,7 +1,7 @@
-"""Masks from magnitudes: pure numpy functions of (trained weights, current masks, targets).
+"""Masks from scores: pure numpy functions of (weights, current masks, targets, score).
 
-A weight that is already pruned can never come back (masks are nested), because it is ranked
-below every survivor whatever its trained value. A frozen layer (rate 0) is never pruned.
+A weight that is already pruned can never come back (masks are nested), because every score
+ranks it below every survivor (lthnb.pruning.scores). A frozen layer (rate 0) is never pruned.
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 
+from lthnb.pruning.scores import ScoreFunction, magnitude, score_of
+
 Masks = dict[str, np.ndarray]
 
 
 def dense_masks(kernels: Mapping[str, np.ndarray]) -> Masks:
     """All-ones masks: round 0 trains the full network."""
     return {name: np.ones_like(kernel, dtype=np.float32) for name, kernel in kernels.items()}
-
-
-def _scores(kernel: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """|w| for survivors, -inf for pruned weights so they are never kept again."""
-    return np.where(mask > 0, np.abs(kernel).astype(np.float64), -np.inf).ravel()
 
 
 def _keep_top(scores: np.ndarray, keep: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -41,22 +38,28 @@ def _check_target(name: str, keep: int, mask: np.ndarray) -> None:
 
 
 def prune_layerwise(
-    kernels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], keep: Mapping[str, int]
+    kernels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    keep: Mapping[str, int],
+    score: ScoreFunction = magnitude,
 ) -> Masks:
-    """Keep, in each layer separately, its `keep[layer]` largest surviving magnitudes."""
+    """Keep, in each layer separately, its `keep[layer]` highest-scoring survivors."""
     new_masks = {}
     for name, kernel in kernels.items():
         _check_target(name, keep[name], masks[name])
-        new_masks[name] = _keep_top(_scores(kernel, masks[name]), keep[name], kernel.shape)
+        new_masks[name] = _keep_top(score(kernel, masks[name]), keep[name], kernel.shape)
     return new_masks
 
 
 def prune_global(
-    kernels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], keep_total: int
+    kernels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    keep_total: int,
+    score: ScoreFunction = magnitude,
 ) -> Masks:
-    """Keep the `keep_total` largest surviving magnitudes ranked across all layers at once."""
+    """Keep the `keep_total` highest-scoring survivors ranked across all layers at once."""
     names = list(kernels)
-    scores = np.concatenate([_scores(kernels[name], masks[name]) for name in names])
+    scores = np.concatenate([score(kernels[name], masks[name]) for name in names])
     surviving = int(sum(masks[name].sum() for name in names))
     if not 0 <= keep_total <= surviving:
         raise ValueError(f"cannot keep {keep_total} weights when {surviving} survive")
@@ -74,17 +77,19 @@ def next_masks(
     keep: Mapping[str, int],
     scope: str,
     frozen: Collection[str] = (),
+    score: str = "magnitude",
 ) -> Masks:
-    """The masks of the next round under `scope` (layerwise | global).
+    """The masks of the next round under `scope` (layerwise | global), by a registered score.
 
     Layers in `frozen` keep their mask: a zero rate means "leave this layer alone" in either
     scope, so global scope ranks only the other layers and keeps their own total.
     """
     ranked = {name: kernel for name, kernel in kernels.items() if name not in frozen}
+    function = score_of(score).function
     if scope == "global":
-        pruned = prune_global(ranked, masks, sum(keep[name] for name in ranked))
+        pruned = prune_global(ranked, masks, sum(keep[name] for name in ranked), function)
     else:
-        pruned = prune_layerwise(ranked, masks, keep)
+        pruned = prune_layerwise(ranked, masks, keep, function)
     return {
         name: pruned[name] if name in ranked else masks[name].astype(np.float32) for name in kernels
     }
@@ -99,3 +104,11 @@ def total_percent_remaining(masks: Mapping[str, np.ndarray]) -> float:
     """Percent of all prunable kernel weights that survive."""
     kept = sum(np.count_nonzero(mask) for mask in masks.values())
     return 100.0 * kept / sum(mask.size for mask in masks.values())
+
+
+def format_percent(percent: float) -> str:
+    """A percent remaining as the paper writes it: 100, 51.2, 21.0, 3.6 (two significant digits
+    below 0.1)."""
+    if percent >= 99.95:
+        return "100"
+    return f"{percent:.1f}" if percent >= 0.1 else f"{percent:.2g}"
