@@ -7,6 +7,7 @@ from lthnb.params.loading import load_params
 from lthnb.params.schema import (
     PARAMETER_NAMES,
     REMOVED_PARAMETERS,
+    RESUMABLE_PARAMETERS,
     Params,
     ParamsError,
     network_defaults,
@@ -16,6 +17,7 @@ from lthnb.params.schema import (
 __all__ = [
     "PARAMETER_NAMES",
     "REMOVED_PARAMETERS",
+    "RESUMABLE_PARAMETERS",
     "Params",
     "ParamsError",
     "load_params",

@@ -28,7 +28,9 @@ class ParamsError(ValueError):
 
 
 def _param(default: Any, help_text: str, **constraints: Any) -> Any:
-    """A dataclass field carrying its help text and its allowed values."""
+    """A dataclass field carrying its help text and its allowed values. `resumable=True` marks a
+    parameter that may differ when a run folder is resumed: where things are, not what is
+    computed, and how far the run goes (more trials or rounds continue it)."""
     if isinstance(default, list):
         return field(
             default_factory=lambda: list(default), metadata={"help": help_text, **constraints}
@@ -43,14 +45,23 @@ class Params:
     arch: str = _param("lenet", f"network: {' | '.join(NETWORKS)}", choices=NETWORKS)
     dataset: str = _param("mnist", f"data set: {' | '.join(DATASETS)}", choices=DATASETS)
     data_dir: str | None = _param(
-        None, "folder with the data files; null: Keras cache, Debian package, download"
+        None,
+        "folder with the data files; null: Keras cache, Debian package, download",
+        resumable=True,
     )
     seed: int = _param(0, "base random seed; trial t uses seed + t", minimum=0, maximum=MAX_SEED)
-    trials: int = _param(1, "independent repetitions (seeds) of the whole experiment", minimum=1)
-    trial: int | None = _param(
-        None, "run only this trial index (fan-out: one process per trial); null: all", minimum=0
+    trials: int = _param(
+        1, "independent repetitions (seeds) of the whole experiment", minimum=1, resumable=True
     )
-    rounds: int = _param(0, "pruning rounds after the dense round 0 (0: no pruning)", minimum=0)
+    trial: int | None = _param(
+        None,
+        "run only this trial index (fan-out: one process per trial); null: all",
+        minimum=0,
+        resumable=True,
+    )
+    rounds: int = _param(
+        0, "pruning rounds after the dense round 0 (0: no pruning)", minimum=0, resumable=True
+    )
     iterations: int = _param(
         50000, "training iterations (mini-batches) of every round; the paper's T", minimum=1
     )
@@ -121,19 +132,26 @@ class Params:
         "07: the two copies start from theta_k for each k listed",
         item_minimum=0,
         unique=True,
+        resumable=True,
     )
     stability_rounds: list[int] = _param(
         [0],
         "07: rounds whose masks are analysed (0: the dense net)",
         item_minimum=0,
         unique=True,
+        resumable=True,
     )
-    stability_points: int = _param(30, "07: evenly spaced alphas on each linear path", minimum=2)
+    stability_points: int = _param(
+        30, "07: evenly spaced alphas on each linear path", minimum=2, resumable=True
+    )
     validation_size: int = _param(5000, "training images held out for validation", minimum=1)
     train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
-    output_dir: str | None = _param(None, "run folder; null: runs/<arch>")
+    output_dir: str | None = _param(None, "run folder; null: runs/<arch>", resumable=True)
     device: str = _param(
-        "auto", "auto | cpu | gpu (gpu: fail if none)", choices=("auto", "cpu", "gpu")
+        "auto",
+        "auto | cpu | gpu (gpu: fail if none)",
+        choices=("auto", "cpu", "gpu"),
+        resumable=True,
     )
     precision: str = _param(
         "float32",
@@ -141,8 +159,12 @@ class Params:
         "avx512_bf16, and GPUs from Ampere on)",
         choices=PRECISIONS,
     )
-    compare_with: list[str] = _param([], "other run folders drawn on 05's figures, for comparison")
-    tensorboard: bool = _param(False, "also write TensorBoard logs into <run folder>/tensorboard")
+    compare_with: list[str] = _param(
+        [], "other run folders drawn on 05's figures, for comparison", resumable=True
+    )
+    tensorboard: bool = _param(
+        False, "also write TensorBoard logs into <run folder>/tensorboard", resumable=True
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -165,6 +187,10 @@ class Params:
 
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Params))
+# The parameters that may change on an existing run folder (besides `controls`, which may grow).
+RESUMABLE_PARAMETERS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Params) if f.metadata.get("resumable")
+)
 # Parameters of earlier lthnb versions: what replaced each, for a one-line error.
 REMOVED_PARAMETERS = {
     "max_epochs": "the iteration clock replaced it; set iterations (e.g. 50000 for LeNet)",

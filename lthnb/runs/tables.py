@@ -21,25 +21,16 @@ import pandas as pd
 import yaml
 
 from lthnb.controls.kinds import REINIT, kind_sort_key
-from lthnb.params import REMOVED_PARAMETERS, Params, load_params, network_defaults
+from lthnb.params import (
+    REMOVED_PARAMETERS,
+    RESUMABLE_PARAMETERS,
+    Params,
+    load_params,
+    network_defaults,
+)
 from lthnb.runs.paths import RunPaths, TrialPaths
 
 Arrays = dict[str, np.ndarray]
-# Parameters that may differ when resuming: where things are, not what is computed, and how far
-# the run goes (more trials or rounds continue it; finished units stay as they are).
-RESUMABLE_DIFFERENCES = (
-    "rounds",
-    "trial",
-    "output_dir",
-    "data_dir",
-    "device",
-    "trials",
-    "compare_with",
-    "tensorboard",
-    "stability_rewind_iterations",  # the instability analysis (07) reads a run, never changes it
-    "stability_rounds",
-    "stability_points",
-)
 UNIT_KEYS = ["trial", "round", "kind"]
 # evaluations.csv: one row per evaluation point of a unit; iterations are absolute, and the
 # train metrics are means over the mini-batches since the previous pause.
@@ -143,7 +134,7 @@ def _check_same_params(path: Path, stored: dict, params: Params) -> None:
     differences = [
         f"{key}: {stored.get(key, defaults[key])!r} there, {current[key]!r} now"
         for key in current
-        if key not in (*RESUMABLE_DIFFERENCES, "controls")
+        if key not in (*RESUMABLE_PARAMETERS, "controls")
         and stored.get(key, defaults[key]) != current[key]
     ]
     if differences:
