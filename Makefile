@@ -10,7 +10,7 @@ REPORTS  := reports/$(NAME)
 NOTEBOOKS := 01_dataset 02_model 03_pruning_percent 04_train 05_plot 06_analysis 07_stability
 FASHION  := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data test lint format demo report lab clean bench
+.PHONY: setup data test lint format sync demo report lab clean bench
 
 # Also points this clone's git at the notebook filter (.gitattributes): outputs are not committed.
 setup: $(VENV)/.installed data
@@ -43,10 +43,14 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Regenerate every copy of lthnb/params/schema.py: params/*.yaml, notebook parameters, README.
+sync: $(VENV)/.installed
+	$(BIN)/python -m lthnb.params.sync
+
 demo: setup
 	$(MAKE) --no-print-directory report PARAMS=params/demo.yaml
 
-# Run notebooks 01-05 on $(PARAMS) with papermill and render each to HTML under reports/.
+# Run the notebooks (01-07) on $(PARAMS) with papermill and render each to HTML under reports/.
 report: setup
 	@mkdir -p $(REPORTS)
 	@for notebook in $(NOTEBOOKS); do \

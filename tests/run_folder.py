@@ -27,7 +27,8 @@ from lthnb.pruning.masks import (
 )
 from lthnb.pruning.schedule import keep_counts, layer_rates
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import TrialState, save_state, write_arrays, write_round_record, write_table
+from lthnb.runs.state import TrialState, save_state, write_round_record
+from lthnb.runs.tables import write_arrays, write_table
 
 INPUT_SHAPE, CLASSES = (28, 28, 1), 10
 EVALUATIONS = (5, 10, 15, 20)

@@ -23,7 +23,8 @@ from lthnb.controls.kinds import (
 from lthnb.controls.starts import random_masks, reshuffled, same_sign
 from lthnb.params import ParamsError, load_params
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state, save_state
+from lthnb.runs.state import load_state, save_state
+from lthnb.runs.tables import RunFolderError
 
 SHAPES = {"dense1": (40, 30), "output": (30, 10)}
 

@@ -10,7 +10,8 @@ import tf_keras
 from oracle import TfmotOracle
 
 from lthnb.nets.models import build_model
-from lthnb.nets.weights import get_weights, kernels_of, masked, set_masks, wrap_for_pruning
+from lthnb.nets.tfmot import set_masks, wrap_for_pruning
+from lthnb.nets.weights import get_weights, kernels_of, masked
 from lthnb.pruning.masks import prune_layerwise
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, should_stop
 from lthnb.training.stack import NetworkStack

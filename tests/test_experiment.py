@@ -9,7 +9,8 @@ from conftest import run_tiny
 
 import lthnb.lottery.experiment as experiment
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state, trial_writer
+from lthnb.runs.state import load_state
+from lthnb.runs.tables import RunFolderError, trial_writer
 
 
 def test_rounds_rewind_to_theta0_with_nested_masks(tiny_params, tiny_splits, spy):

@@ -12,9 +12,11 @@ import tensorflow as tf
 from run_folder import write_run_folder
 
 from lthnb.lottery.experiment import run_experiment
-from lthnb.report import explore, figures
+from lthnb.report import display, explore
+from lthnb.runs import reader
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state
+from lthnb.runs.state import load_state
+from lthnb.runs.tables import RunFolderError
 
 
 @pytest.fixture
@@ -26,14 +28,14 @@ def finished_run(tiny_params, tiny_splits):
 
 def test_round_records_hold_the_masks_used_and_sparse_trained_kernels(finished_run):
     run_dir = finished_run.run_dir
-    assert explore.recorded_rounds(run_dir) == {0: [0, 1, 2]}
-    record = explore.read_round(run_dir, 0, 2)
+    assert reader.recorded_rounds(run_dir) == {0: [0, 1, 2]}
+    record = reader.read_round(run_dir, 0, 2)
     state = load_state(RunPaths(run_dir).trial(0).state)
     for name, mask in state.masks.items():
         np.testing.assert_array_equal(record.masks[name], mask)
         assert np.all(record.trained[name][mask == 0] == 0)
         np.testing.assert_array_equal(record.theta0[name], state.theta0[f"{name}/kernel"])
-    earlier = explore.read_round(run_dir, 0, 1)
+    earlier = reader.read_round(run_dir, 0, 1)
     assert all(np.all(record.masks[n] <= earlier.masks[n]) for n in record.masks)
 
 
@@ -43,17 +45,17 @@ def test_views(finished_run, monkeypatch):
     assert len(figure.axes) == 3
     assert "dense1" in figure.texts[0].get_text() or "dense1" in figure._suptitle.get_text()
     connections = explore.input_connections(
-        explore.read_round(run_dir, 0, 2).masks["dense1"], (28, 28)
+        reader.read_round(run_dir, 0, 2).masks["dense1"], (28, 28)
     )
     assert connections.shape == (28, 28)
-    assert connections.sum() == explore.read_round(run_dir, 0, 2).masks["dense1"].sum()
+    assert connections.sum() == reader.read_round(run_dir, 0, 2).masks["dense1"].sum()
     assert explore.input_connections_figure(run_dir, 0, 2) is not None
     monkeypatch.delenv("LTHNB_HEADLESS", raising=False)
     widget = explore.explorer(run_dir)
     assert isinstance(widget, ipywidgets.interactive)
     assert [c.description for c in widget.children[:3]] == ["trial", "round", "layer"]
     with pytest.raises(RunFolderError, match="round_009"):
-        explore.read_round(run_dir, 0, 9)
+        reader.read_round(run_dir, 0, 9)
 
 
 def test_tensorboard_logs_have_the_curves(finished_run):
@@ -72,7 +74,7 @@ def test_headless_explorer_is_a_static_figure_with_alt_text(finished_run, monkey
     monkeypatch.setenv("LTHNB_HEADLESS", "1")
     plt.close("all")
     image = explore.explorer(finished_run.run_dir)
-    assert isinstance(image, figures.FigureImage)
+    assert isinstance(image, display.FigureImage)
     assert image.alt == "trial 0, round 2, layer dense1"
     assert 'alt="trial 0, round 2, layer dense1"' in image._repr_mimebundle_()["text/html"]
     assert not plt.get_fignums()  # closed: the inline backend does not show it a second time
@@ -80,16 +82,16 @@ def test_headless_explorer_is_a_static_figure_with_alt_text(finished_run, monkey
 
 def test_trials_are_keyed_by_their_number_not_their_position(tiny_params, monkeypatch):
     run_dir = write_run_folder(tiny_params, trials=(1, 3))
-    assert explore.recorded_rounds(run_dir) == {1: [0, 1, 2], 3: [0, 1, 2]}
-    record = explore.read_round(run_dir)  # defaults: the first trial there, its last round
+    assert reader.recorded_rounds(run_dir) == {1: [0, 1, 2], 3: [0, 1, 2]}
+    record = reader.read_round(run_dir)  # defaults: the first trial there, its last round
     assert (record.trial, record.round_index) == (1, 2)
-    assert explore.read_round(run_dir, 3, 1).trial == 3
+    assert reader.read_round(run_dir, 3, 1).trial == 3
     assert "trial 1, round 2" in explore.layer_view(run_dir).get_suptitle()
     monkeypatch.delenv("LTHNB_HEADLESS", raising=False)
     widget = explore.explorer(run_dir)
     assert widget.children[0].options == (1, 3)
     with pytest.raises(RunFolderError, match="trial_000.*run 04_train for trial 0"):
-        explore.read_round(run_dir, 0)
+        reader.read_round(run_dir, 0)
 
 
 def test_input_connections_title_clears_its_colorbar(tiny_params):

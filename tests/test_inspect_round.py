@@ -9,9 +9,11 @@ from run_folder import ticket_model, write_run_folder
 
 from lthnb.lottery.experiment import run_experiment
 from lthnb.nets.weights import get_weights
-from lthnb.report import explore, inspect_round, narrative, overview
+from lthnb.report import inspect_round, narrative, overview
+from lthnb.runs import reader
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state
+from lthnb.runs.state import load_state
+from lthnb.runs.tables import RunFolderError
 
 
 def schedule_of(params):
@@ -41,7 +43,7 @@ def test_choose_round_takes_the_first_exported_trial_and_its_sparsest_round(tiny
 def test_mask_survivors_match_03s_schedule_and_a_wrong_count_shows(tiny_params):
     write_run_folder(tiny_params)
     schedule, totals = schedule_of(tiny_params)
-    masks = explore.read_round(tiny_params.run_dir, 0, 2).masks
+    masks = reader.read_round(tiny_params.run_dir, 0, 2).masks
     table = inspect_round.mask_vs_schedule(masks, schedule, totals, 2)
     assert list(table["layer"]) == ["dense1", "dense2", "output", inspect_round.TOTAL]
     # 784*20 * 0.8^2, 20*10 * 0.8^2, 10*10 * 0.9^2
@@ -57,7 +59,7 @@ def test_global_scope_schedules_only_the_total(tiny_params):
     params = tiny_params.replace(pruning_scope="global")
     write_run_folder(tiny_params)
     schedule, totals = schedule_of(params)
-    masks = explore.read_round(tiny_params.run_dir, 0, 1).masks
+    masks = reader.read_round(tiny_params.run_dir, 0, 1).masks
     table = inspect_round.mask_vs_schedule(masks, schedule, totals, 1).set_index("layer")
     assert table["scheduled"].isna().sum() == 3 and table.loc["all prunable", "matches"]
 
@@ -74,7 +76,7 @@ def test_rewound_survivors_are_theta0_bit_for_bit_and_pruned_are_zero(tiny_param
 
 def test_one_ulp_or_one_live_pruned_weight_fails_the_check(tiny_params):
     write_run_folder(tiny_params)
-    mask = explore.read_round(tiny_params.run_dir, 0, 2).masks["dense1"].astype(bool)
+    mask = reader.read_round(tiny_params.run_dir, 0, 2).masks["dense1"].astype(bool)
     kept, pruned = np.flatnonzero(mask)[7], np.flatnonzero(~mask)[3]
 
     def nudge(weights):
@@ -133,7 +135,7 @@ def test_a_really_trained_run_passes_every_check(tiny_params, tiny_splits):
     _, rounds = run_experiment(params, progress=False, load=lambda _: tiny_splits)
     trial, round_index = inspect_round.choose_round(params.run_dir)
     assert (trial, round_index) == (0, 2)
-    masks = explore.read_round(params.run_dir, trial, round_index).masks
+    masks = reader.read_round(params.run_dir, trial, round_index).masks
     assert inspect_round.mask_vs_schedule(masks, *schedule_of(params), round_index)["matches"].all()
     checks = inspect_round.rewind_check(params.run_dir, trial, round_index)
     assert checks.drop(columns=["layer", "rewound to", "survivors"]).all().all()

@@ -12,7 +12,7 @@ from run_folder import write_run_folder
 from lthnb.analysis import mask_analysis
 from lthnb.report import mask_figures
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import load_state
+from lthnb.runs.state import load_state
 
 
 def _mask(*bits: int) -> np.ndarray:
@@ -151,7 +151,7 @@ def test_a_run_folder_with_late_rewinding(tiny_params):
     magnitudes = mask_analysis.start_magnitudes_of(run_dir)
     summary = mask_analysis.over_trials(magnitudes, ["median"])
     assert set(summary["trials"]) == {2}
-    assert len(mask_analysis.by_round(summary, "median")) == tiny_params.rounds
+    assert len(mask_analysis.wide_by_round(summary, "median")) == tiny_params.rounds
     figures = [
         mask_figures.overlap_figure(overlap, "trials"),
         mask_figures.sign_change_figure(signs),

@@ -8,8 +8,7 @@ import pytest
 
 from lthnb.controls.kinds import RANDOM_MASK, REINIT, RESHUFFLE, SAME_SIGN, TICKET
 from lthnb.report import narrative
-from lthnb.report.explore import RoundRecord
-from lthnb.report.figures import RunTables
+from lthnb.runs.reader import RoundRecord, RunTables
 
 PERCENTS = [100.0, 80.0, 64.0, 51.2, 41.0, 32.8]
 TIGHT = (-0.1, 0.0, 0.1)  # three trials this close: the 95% CI of a gap is ±0.23 pp

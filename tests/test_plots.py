@@ -28,7 +28,9 @@ from lthnb.controls.kinds import (  # noqa: E402
     TICKET,
     kind_of,
 )
-from lthnb.report import figures, views  # noqa: E402
+from lthnb.report import display, figures, views  # noqa: E402
+from lthnb.runs import reader
+from lthnb.runs.tables import RunFolderError
 
 TRIALS = 3
 PERCENTS = [100.0, 80.0, 64.0, 51.2]  # dense layers, rate 0.2
@@ -95,8 +97,8 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(run_dir: Path) -> figures.RunTables:
-    return figures.read_run(run_dir)
+def run(run_dir: Path) -> reader.RunTables:
+    return reader.read_run(run_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -122,9 +124,9 @@ def test_read_run_labels_by_arch_and_keeps_tables(run, run_dir):
     assert run.params["trials"] == TRIALS
     assert len(run.rounds) == TRIALS * (len(PERCENTS) * 2 - 1)
     assert set(run.evaluations["kind"]) == {"ticket", "reinit"}
-    assert figures.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
+    assert reader.read_run(run_dir, label="lenet iterative").label == "lenet iterative"
     (run_dir / "params.yaml").unlink()
-    assert figures.read_run(run_dir).label == "lenet_run"
+    assert reader.read_run(run_dir).label == "lenet_run"
 
 
 def test_accuracy_plot_shows_mean_and_std_over_trials(run, run_dir):
@@ -173,8 +175,8 @@ def test_many_rounds_thin_the_ticks_but_keep_both_ends():
 
 def test_two_runs_share_one_axes_in_two_colours(tmp_path):
     runs = [
-        figures.read_run(write_run(tmp_path / "a", arch="conv2")),
-        figures.read_run(write_run(tmp_path / "b", arch="conv4", shift=0.02)),
+        reader.read_run(write_run(tmp_path / "a", arch="conv2")),
+        reader.read_run(write_run(tmp_path / "b", arch="conv4", shift=0.02)),
     ]
     ax = figures.accuracy_vs_remaining(runs).axes[0]
     conv2, conv4 = line(ax, "conv2 ticket"), line(ax, "conv4 ticket")
@@ -186,7 +188,7 @@ def test_two_runs_share_one_axes_in_two_colours(tmp_path):
 
 
 def test_run_without_controls_has_no_control_series(tmp_path):
-    run = figures.read_run(write_run(tmp_path / "x", controls=()))
+    run = reader.read_run(write_run(tmp_path / "x", controls=()))
     ax = figures.early_stop_vs_remaining(run).axes[0]
     labels = [each.get_label() for each in ax.get_lines()]
     assert labels == ["lenet ticket", "lenet dense"]
@@ -201,7 +203,7 @@ def test_single_trial_has_no_band(tmp_path):
     folder = write_run(tmp_path / "one")
     rounds = pd.read_csv(folder / "rounds.csv")
     rounds[rounds["trial"] == 0].to_csv(folder / "rounds.csv", index=False)
-    ax = figures.accuracy_vs_remaining(figures.read_run(folder)).axes[0]
+    ax = figures.accuracy_vs_remaining(reader.read_run(folder)).axes[0]
     assert not [each for each in ax.collections if each.get_gid()]
 
 
@@ -226,8 +228,8 @@ def test_round_summary_matches_pandas(run, run_dir):
     assert tickets["significant"].isna().all()
 
 
-def several_controls(tmp_path: Path, controls: Sequence[str] = CONTROLS) -> figures.RunTables:
-    return figures.read_run(write_run(tmp_path / "controls", controls=controls))
+def several_controls(tmp_path: Path, controls: Sequence[str] = CONTROLS) -> reader.RunTables:
+    return reader.read_run(write_run(tmp_path / "controls", controls=controls))
 
 
 def test_round_summary_gives_each_controls_lead_with_scipys_interval(tmp_path):
@@ -350,8 +352,8 @@ def test_only_the_controls_a_run_trained_are_drawn(tmp_path):
 
 def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):
     runs = [
-        figures.read_run(write_run(tmp_path / "a", arch="conv2", controls=CONTROLS)),
-        figures.read_run(write_run(tmp_path / "b", arch="conv4", controls=(RANDOM_MASK,))),
+        reader.read_run(write_run(tmp_path / "a", arch="conv2", controls=CONTROLS)),
+        reader.read_run(write_run(tmp_path / "b", arch="conv4", controls=(RANDOM_MASK,))),
     ]
     ax = figures.early_stop_vs_remaining(runs).axes[0]
     conv2 = [line(ax, f"conv2 {name}") for name in LEGEND]
@@ -364,7 +366,7 @@ def test_compared_runs_keep_one_colour_each_and_the_kinds_styles(tmp_path):
 
 
 def test_save_figure_writes_png_and_svg(run, tmp_path):
-    paths = figures.save_figure(
+    paths = display.save_figure(
         figures.accuracy_vs_remaining(run), tmp_path / "figs" / "new", "acc"
     )
     assert [path.name for path in paths] == ["acc.png", "acc.svg"]
@@ -376,7 +378,7 @@ def test_save_figure_writes_png_and_svg(run, tmp_path):
 def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
     plt.close("all")
     figure = figures.accuracy_vs_remaining(run)
-    image = figures.show_figure(figure, tmp_path / "figures", "acc")
+    image = display.show_figure(figure, tmp_path / "figures", "acc")
     assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == ["acc.png", "acc.svg"]
     assert not plt.get_fignums()  # the inline backend will not show it a second time
     assert image.png[:4] == b"\x89PNG"
@@ -387,8 +389,8 @@ def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
     assert html.startswith('<img src="data:image/png;base64,')
     assert 'alt="lenet: test accuracy vs. weights remaining (mean ± std over trials)"' in html
     pixels = int.from_bytes(image.png[16:20], "big")
-    assert image.width == round(pixels * figures.SCREEN_DPI / figures.DISPLAY_DPI)
-    quoted = figures.figure_image(plt.figure(), alt='a "quoted" <b>alt</b>')
+    assert image.width == round(pixels * display.SCREEN_DPI / display.DISPLAY_DPI)
+    quoted = display.figure_image(plt.figure(), alt='a "quoted" <b>alt</b>')
     assert (
         'alt="a &quot;quoted&quot; &lt;b&gt;alt&lt;/b&gt;"'
         in quoted._repr_mimebundle_()["text/html"]
@@ -398,12 +400,11 @@ def test_a_shown_figure_is_saved_closed_and_carries_alt_text(run, tmp_path):
 def test_missing_or_empty_tables_say_what_to_run(tmp_path):
     folder = write_run(tmp_path / "m")
     (folder / "rounds.csv").unlink()
-    with pytest.raises(figures.PlotInputError, match="rounds.csv.*run 04_train first"):
-        figures.read_run(folder)
+    with pytest.raises(RunFolderError, match="rounds.csv is missing; run 04_train first"):
+        reader.read_run(folder)
     (folder / "rounds.csv").write_text("")
-    with pytest.raises(figures.PlotInputError, match="rounds.csv is empty"):
-        figures.read_run(folder)
-    assert issubclass(figures.PlotInputError, ValueError)
+    with pytest.raises(RunFolderError, match="rounds.csv is empty; run 04_train first"):
+        reader.read_run(folder)
 
 
 def test_plots_module_does_not_import_tensorflow():

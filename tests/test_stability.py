@@ -43,7 +43,8 @@ from lthnb.nets.weights import get_weights
 from lthnb.params import Params, ParamsError, load_params
 from lthnb.report import reproduction, stability_figures
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state
+from lthnb.runs.state import load_state
+from lthnb.runs.tables import RunFolderError
 from lthnb.training.engine import DataTensors, Engine, NetworkJob
 
 # --- pure functions ---
@@ -438,7 +439,7 @@ def test_figures_have_titles_labels_and_a_curve_per_k_or_sparsity(hand_made):
 
 
 def test_summary_view_gives_mean_and_std_and_the_verdict(hand_made):
-    view = stability_figures.summary_view(hand_made)
+    view = stability_figures.stability_view(hand_made)
     assert view.loc[(3, 0), "instability pp"] == "6.00 ± 1.41"
     assert list(view["stable"]) == [True, True, False, True]
     assert view.loc[(3, 500), "copies' test acc. %"] == "88.50 ± 0.00"

@@ -1,6 +1,6 @@
 """Do tickets agree, and what do they keep? Mask overlap, sign changes and initial magnitudes.
 
-DESIGN.md §8: the Jaccard index of two masks against the level two independent random masks
+The Jaccard index of two masks against the level two independent random masks
 reach, d/(2 − d), tells whether IMP finds the same subnetwork twice (in other trials, or in a
 run with another pruning method or rewind point). Signs and initial magnitudes of the weights
 each round keeps or prunes say what the pruning selects (Zhou et al. 2019). Pure numpy/pandas on
@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from lthnb.pruning.masks import format_percent, percent_remaining, total_percent_remaining
-from lthnb.report.explore import recorded_rounds
+from lthnb.runs.folder import read_run_params
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, load_state, read_round_record, read_run_params
+from lthnb.runs.reader import recorded_rounds
+from lthnb.runs.state import load_state, read_round_record
+from lthnb.runs.tables import RunFolderError
 
 Arrays = dict[str, np.ndarray]
 RunMasks = Mapping[int, Mapping[int, Arrays]]  # trial -> round -> layer -> 0/1 mask
@@ -261,7 +263,7 @@ def over_trials(table: pd.DataFrame, values: Sequence[str]) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def by_round(table: pd.DataFrame, value: str) -> pd.DataFrame:
+def wide_by_round(table: pd.DataFrame, value: str) -> pd.DataFrame:
     """`value` with one row per round and a column per layer (and group): a table to read."""
     columns = [column for column in ("layer", "group") if column in table.columns]
     wide = table.pivot_table(index="round", columns=columns, values=value, sort=False).round(3)

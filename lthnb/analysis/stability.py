@@ -40,15 +40,10 @@ from lthnb.nets.weights import Weights, kernels_of, masked
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
 from lthnb.pruning.masks import dense_masks, total_percent_remaining
+from lthnb.runs.folder import open_run, read_run_params
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import (
-    RunFolderError,
-    TrialState,
-    load_state,
-    open_run,
-    read_round_record,
-    read_run_params,
-)
+from lthnb.runs.state import TrialState, load_state, read_round_record
+from lthnb.runs.tables import RunFolderError
 from lthnb.training.device import set_up_device
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, UnitOutcome
 

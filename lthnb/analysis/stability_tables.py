@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lthnb.runs.merge import completed_rows
 from lthnb.runs.paths import RunPaths, StabilityPaths
-from lthnb.runs.tables import RunFolderError, exclusive_writer, read_table, write_table, write_text
+from lthnb.runs.tables import RunFolderError, exclusive_writer, write_table, write_text
 
 UNIT_COLUMNS = ["trial", "round", "rewind_iteration"]
 POINT_COLUMNS = [
@@ -54,15 +55,6 @@ def analysis_writer(paths: StabilityPaths) -> AbstractContextManager[None]:
     return exclusive_writer(paths.root, paths.lock, "wait for it")
 
 
-def _completed_rows(path: Path, completed: list[str], columns: list[str]) -> pd.DataFrame:
-    """A table's rows of complete units: rows written before their unit was marked are dropped."""
-    if not path.exists():
-        return pd.DataFrame(columns=columns)
-    table = read_table(path)
-    keys = table[UNIT_COLUMNS].astype(str).agg("/".join, axis=1)
-    return table[keys.isin(completed)].reset_index(drop=True)
-
-
 @dataclass
 class StabilityBook:
     """The analysis's tables and its complete units, as on disk."""
@@ -88,8 +80,8 @@ class StabilityBook:
             paths,
             points,
             completed,
-            _completed_rows(paths.path_points, completed, POINT_COLUMNS),
-            _completed_rows(paths.instability, completed, INSTABILITY_COLUMNS),
+            completed_rows(paths.path_points, completed, UNIT_COLUMNS, POINT_COLUMNS),
+            completed_rows(paths.instability, completed, UNIT_COLUMNS, INSTABILITY_COLUMNS),
         )
 
     def is_done(self, unit: Unit) -> bool:
@@ -130,6 +122,6 @@ def read_stability(run_dir: str | Path, label: str | None = None) -> StabilityTa
     completed = json.loads(book.completed.read_text())["units"]
     return StabilityTables(
         label or paths.root.name,
-        _completed_rows(book.path_points, completed, POINT_COLUMNS),
-        _completed_rows(book.instability, completed, INSTABILITY_COLUMNS),
+        completed_rows(book.path_points, completed, UNIT_COLUMNS, POINT_COLUMNS),
+        completed_rows(book.instability, completed, UNIT_COLUMNS, INSTABILITY_COLUMNS),
     )

@@ -46,6 +46,12 @@ def by_round(rounds: pd.DataFrame, kind: str, value: str, scale: float = 1.0) ->
     return mean_std(rounds[rounds["kind"] == kind], value, scale=scale)
 
 
+def trials_text(rows: pd.DataFrame) -> str:
+    """What a mean over `rows` averages, for sentences: "one trial" or "means over n trials"."""
+    count = rows["trial"].nunique()
+    return "one trial" if count == 1 else f"means over {count} trials"
+
+
 def controls_in(rounds: pd.DataFrame) -> list[str]:
     """The controls a run trained, in kinds' order, so tables and legends list them alike."""
     present = set(rounds["kind"])

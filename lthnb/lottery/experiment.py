@@ -23,15 +23,8 @@ import tf_keras
 from lthnb.controls.kinds import TICKET, control_of, kind_of
 from lthnb.data.loaders import Splits, load_dataset
 from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
-from lthnb.nets.weights import (
-    export_stripped,
-    get_weights,
-    kernels_of,
-    masked,
-    set_masks,
-    set_weights,
-    wrap_for_pruning,
-)
+from lthnb.nets.tfmot import export_stripped, set_masks, wrap_for_pruning
+from lthnb.nets.weights import get_weights, kernels_of, masked, set_weights
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
 from lthnb.pruning.masks import (
@@ -41,23 +34,19 @@ from lthnb.pruning.masks import (
     total_percent_remaining,
 )
 from lthnb.pruning.schedule import frozen_layers, keep_counts, layer_rates
+from lthnb.runs.folder import open_run
+from lthnb.runs.merge import EVALUATION_COLUMNS, completed_rows, merge_trials
 from lthnb.runs.paths import RunPaths, TrialPaths
-from lthnb.runs.tables import (
-    EVALUATION_COLUMNS,
+from lthnb.runs.state import (
     TrialState,
-    completed_rows,
     load_state,
-    merge_trials,
-    open_run,
     read_round_record,
     read_ticket_info,
     save_state,
-    trial_writer,
-    write_arrays,
     write_round_record,
-    write_table,
     write_ticket_info,
 )
+from lthnb.runs.tables import trial_writer, write_arrays, write_table
 from lthnb.runs.tensorboard import UnitLog
 from lthnb.training.device import set_up_device
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, UnitOutcome
@@ -181,8 +170,8 @@ class Experiment:
         held.enter_context(trial_writer(paths))
         state = load_state(paths.state) or self._initial_state(trial)
         tables = {
-            "evaluations": completed_rows(paths.evaluations, state),
-            "rounds": completed_rows(paths.rounds, state),
+            name: completed_rows(getattr(paths, name), state.completed, ["round", "kind"])
+            for name in ("evaluations", "rounds")
         }
         return TrialBooks(paths, state, tables)
 

@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from lthnb.params import ParamsError, load_params
+from lthnb.runs.folder import open_run
+from lthnb.runs.merge import merge_trials
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, merge_trials, open_run
+from lthnb.runs.tables import RunFolderError
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_NOTEBOOK = Path("notebooks") / "04_train.ipynb"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lthnb.params import Params
+if TYPE_CHECKING:
+    from lthnb.params import Params
 
 
 def layer_rates(kinds: Mapping[str, str], params: Params) -> dict[str, float]:

@@ -6,7 +6,6 @@ drawn as static figures. No TensorFlow: everything is read from the run folder's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,59 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lthnb.notebook.progress import headless
-from lthnb.report.figures import figure_image
-from lthnb.runs.paths import RunPaths, TrialPaths
-from lthnb.runs.tables import RunFolderError, load_state, read_round_record
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """One ticket round of one trial: masks, trained kernels, and the initial kernels θ0."""
-
-    trial: int
-    round_index: int
-    masks: dict[str, np.ndarray]
-    trained: dict[str, np.ndarray]
-    theta0: dict[str, np.ndarray]
-
-
-def trial_number(paths: TrialPaths) -> int:
-    """The trial a trial folder holds, from its name (trial_001 -> 1), not its position."""
-    return int(paths.root.name.removeprefix("trial_"))
-
-
-def recorded_rounds(run_dir: str | Path) -> dict[int, list[int]]:
-    """Trial number -> ticket rounds that have a record (what the explorer can show)."""
-    available = {}
-    for trial in RunPaths(Path(run_dir)).trials():
-        files = sorted((trial.root / "rounds").glob("round_*.npz"))
-        if files:
-            available[trial_number(trial)] = [int(f.stem.removeprefix("round_")) for f in files]
-    return available
-
-
-def first_recorded_trial(run_dir: str | Path) -> int:
-    """The lowest trial number with a round record: the default of every view."""
-    available = recorded_rounds(run_dir)
-    if not available:
-        raise RunFolderError(f"{run_dir} has no round records; run 04_train first")
-    return min(available)
-
-
-def read_round(
-    run_dir: str | Path, trial: int | None = None, round_index: int | None = None
-) -> RoundRecord:
-    """A trial's record of one ticket round; by default the first trial's sparsest round."""
-    trial = first_recorded_trial(run_dir) if trial is None else trial
-    paths = RunPaths(Path(run_dir)).trial(trial)
-    if round_index is None:
-        round_index = max(recorded_rounds(run_dir).get(trial, [0]))
-    state = load_state(paths.state)
-    if state is None:
-        raise RunFolderError(f"{paths.state} does not exist; run 04_train for trial {trial} first")
-    masks, trained = read_round_record(paths.round_record(round_index))
-    theta0 = {name: state.theta0[f"{name}/kernel"] for name in masks}
-    return RoundRecord(trial, round_index, masks, trained, theta0)
+from lthnb.report.display import figure_image
+from lthnb.runs.reader import RoundRecord, first_recorded_trial, read_round, recorded_rounds
 
 
 def as_matrix(kernel: np.ndarray) -> np.ndarray:

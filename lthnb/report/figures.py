@@ -8,19 +8,13 @@ TensorFlow here, so plotting starts instantly and tests stay fast.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
@@ -28,63 +22,18 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from lthnb.analysis.statistics import by_round, controls_in, mean_std
 from lthnb.controls.kinds import KINDS, TICKET, kind_label, kind_of
 from lthnb.pruning.masks import format_percent
-from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import atomic_path
+from lthnb.runs.reader import RunTables
 
 # Layers pruned at the same rate draw the same curve: each layer gets its own marker and dashes,
 # hollow markers shrinking layer by layer, so a curve drawn later never hides an earlier one.
 LAYER_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LAYER_DASHES = ("-", "--", ":", "-.")
-DISPLAY_DPI = 150  # saved PNGs and figures shown in notebooks
-SCREEN_DPI = 100  # shown at the size matplotlib's inline backend would show them
-UNIT_COLUMNS = ("trial", "round", "kind", "percent_remaining")
-EVALUATION_COLUMNS = (*UNIT_COLUMNS, "iteration", "val_accuracy")
-ROUND_COLUMNS = (*UNIT_COLUMNS, "early_stop_iteration", "test_accuracy")
 MAX_PERCENT_TICKS = 12  # at most this many labelled ticks across the log axis
 DEFAULT_CURVES = 5  # rounds shown by validation_curves when none are asked for
 
 
 class PlotInputError(ValueError):
     """A run folder or table cannot be plotted; the message says what to run or fix."""
-
-
-@dataclass(frozen=True)
-class RunTables:
-    """The merged tables of one run folder, with the name its curves carry in legends."""
-
-    label: str
-    params: dict
-    evaluations: pd.DataFrame
-    rounds: pd.DataFrame
-
-
-def read_run(run_dir: str | Path, label: str | None = None) -> RunTables:
-    """Read a run folder written by lthnb.runs.tables; label defaults to the architecture."""
-    paths = RunPaths(Path(run_dir))
-    params = {}
-    if paths.params.exists():
-        params = yaml.safe_load(paths.params.read_text()) or {}
-    evaluations = _read_table(paths.evaluations, EVALUATION_COLUMNS)
-    rounds = _read_table(paths.rounds, ROUND_COLUMNS)
-    return RunTables(
-        label or str(params.get("arch") or paths.root.name), params, evaluations, rounds
-    )
-
-
-def _read_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    hint = "; run 04_train first (and 05_plot after all trials finished)"
-    if not path.exists():
-        raise PlotInputError(f"{path} is missing{hint}")
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        table = pd.DataFrame()
-    if table.empty:
-        raise PlotInputError(f"{path} is empty{hint}")
-    missing = [column for column in required if column not in table.columns]
-    if missing:
-        raise PlotInputError(f"{path} lacks columns {missing}; rerun 04_train with this lthnb")
-    return table
 
 
 def line_with_band(ax: Axes, x, stats: pd.DataFrame, label: str, **style) -> None:
@@ -279,58 +228,3 @@ def layer_percents(run: RunTables) -> pd.DataFrame:
     tickets = run.rounds[run.rounds["kind"] == TICKET]
     per_round = tickets.groupby("round")[columns].mean()
     return per_round.rename(columns=lambda column: column.removeprefix("remaining_"))
-
-
-def save_figure(fig: Figure, folder: str | Path, name: str) -> list[Path]:
-    """Write <folder>/<name>.png (150 dpi, for notebooks/HTML) and .svg (for papers), atomically."""
-    folder = Path(folder)
-    targets = [folder / f"{name}.png", folder / f"{name}.svg"]
-    for target in targets:
-        with atomic_path(target) as temporary:
-            fig.savefig(temporary, format=target.suffix[1:], dpi=DISPLAY_DPI, bbox_inches="tight")
-    return targets
-
-
-@dataclass(frozen=True)
-class FigureImage:
-    """A rendered figure with its alternative text: what a notebook cell shows for a figure.
-
-    Jupyter shows it as an HTML <img> carrying `alt` (nbconvert warns about images without one,
-    and screen readers read it), at the size matplotlib's inline backend would use.
-    """
-
-    png: bytes
-    alt: str
-    width: int  # display width in CSS pixels
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        data = base64.b64encode(self.png).decode("ascii")
-        alt = html.escape(self.alt, quote=True)
-        tag = f'<img src="data:image/png;base64,{data}" alt="{alt}" width="{self.width}"/>'
-        return {"text/html": tag, "text/plain": f"[figure: {self.alt}]"}
-
-
-def figure_title(fig: Figure) -> str:
-    """The figure's title (suptitle, else its axes' titles), one line: the default alt text."""
-    titles = [fig.get_suptitle()] if fig.get_suptitle() else []
-    titles = titles or [ax.get_title() for ax in fig.axes if ax.get_title()]
-    return " ".join(" ".join(titles).split()) or "figure"
-
-
-def figure_image(fig: Figure, alt: str | None = None) -> FigureImage:
-    """Render `fig` as a FigureImage and close it, so Jupyter shows it once, with alt text."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DISPLAY_DPI, bbox_inches="tight")
-    png = buffer.getvalue()
-    pixels = int.from_bytes(png[16:20], "big")  # the PNG header's width field
-    plt.close(fig)
-    return FigureImage(png, alt or figure_title(fig), round(pixels * SCREEN_DPI / DISPLAY_DPI))
-
-
-def show_figure(fig: Figure, folder: str | Path, name: str, alt: str | None = None) -> FigureImage:
-    """Save `fig` as <name>.png/.svg in `folder` and return it to show: a figure cell's last line.
-
-    The cell then shows the figure once, with alt text, and prints nothing else.
-    """
-    save_figure(fig, folder, name)
-    return figure_image(fig, alt)

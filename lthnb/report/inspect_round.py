@@ -17,9 +17,10 @@ import pandas as pd
 
 from lthnb.analysis.statistics import controls_in
 from lthnb.controls.kinds import TICKET
-from lthnb.report.explore import read_round, recorded_rounds
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, TrialState, load_state
+from lthnb.runs.reader import read_round, recorded_rounds
+from lthnb.runs.state import TrialState, load_state
+from lthnb.runs.tables import RunFolderError
 
 TOTAL = "all prunable"
 

@@ -13,11 +13,19 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lthnb.analysis.statistics import CONFIDENCE, by_round, controls_in, mean_std, ticket_gaps
+from lthnb.analysis.statistics import (
+    CONFIDENCE,
+    by_round,
+    controls_in,
+    mean_std,
+    ticket_gaps,
+    trials_text,
+)
 from lthnb.controls.kinds import CONTROLS, TICKET, kind_label
 from lthnb.pruning.masks import format_percent
-from lthnb.report.explore import RoundRecord, input_image
-from lthnb.report.figures import RunTables, default_rounds, layer_percents
+from lthnb.report.explore import input_image
+from lthnb.report.figures import default_rounds, layer_percents
+from lthnb.runs.reader import RoundRecord, RunTables
 
 NO_CONTROL = "No control was trained (controls is empty)."
 EXCLUDES_ZERO = f"{CONFIDENCE:.0%} CI of the gap excludes 0"
@@ -41,11 +49,6 @@ def _at(stats: pd.DataFrame, round_index: int) -> str:
     return f"{format_percent(stats.loc[round_index, 'percent_remaining'])}%"
 
 
-def _trials(run: RunTables) -> str:
-    count = run.rounds["trial"].nunique()
-    return "one trial" if count == 1 else f"means over {count} trials"
-
-
 def accuracy(runs: RunTables | Sequence[RunTables]) -> str:
     """Where tickets fall below the dense net, and where controls fall below the tickets."""
     return _per_run(runs, _accuracy)
@@ -56,11 +59,13 @@ def _accuracy(run: RunTables) -> str:
     dense = tickets["mean"].get(0, np.nan)
     pruned = tickets.drop(index=0, errors="ignore")
     if pruned.empty or np.isnan(dense):
-        return f"Only the dense network has a test accuracy ({dense:.2f}%, {_trials(run)})."
+        return (
+            f"Only the dense network has a test accuracy ({dense:.2f}%, {trials_text(run.rounds)})."
+        )
     change = pruned["mean"] - dense
     at_or_above = change >= 0  # a diverged round (NaN) counts as below
     segments = _segments(at_or_above)
-    opening = f"Dense network: {dense:.2f}% test accuracy ({_trials(run)})."
+    opening = f"Dense network: {dense:.2f}% test accuracy ({trials_text(run.rounds)})."
     if len(segments) > MAX_SEGMENTS:
         worst = change.idxmin()
         tickets_text = (
@@ -202,7 +207,7 @@ def _early_stop(run: RunTables) -> str:
     pruned = tickets.drop(index=0, errors="ignore").dropna(subset=["mean"])
     opening = (
         f"The dense network reaches its minimum validation loss at iteration {dense:.0f} "
-        f"({_trials(run)})"
+        f"({trials_text(run.rounds)})"
     )
     if pruned.empty or np.isnan(dense):
         return opening + "."
@@ -260,9 +265,8 @@ def validation(run: RunTables, rounds: Sequence[int] | None = None, kind: str = 
     if not peaks:
         return f"No validation accuracy was recorded for {kind} rounds {chosen}."
     return (
-        f"Peak validation accuracy of the {kind}s ({_trials(run)}), by weights remaining: "
-        + "; ".join(peaks)
-        + "."
+        f"Peak validation accuracy of the {kind}s ({trials_text(run.rounds)}), "
+        "by weights remaining: " + "; ".join(peaks) + "."
     )
 
 

@@ -36,7 +36,7 @@ from lthnb.analysis.statistics import (
     ticket_gaps,
 )
 from lthnb.controls.kinds import CONTROLS, REINIT, TICKET, kind_label
-from lthnb.report.stability_figures import path_text, remaining_text, rewind_text, summary_view
+from lthnb.report.stability_figures import path_text, remaining_text, rewind_text, stability_view
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
 # Where two recipes are compared: the dense net, then the paper's sparsities down to about 9%
@@ -288,7 +288,7 @@ def stability_markdown(run_dir: str | Path) -> str:
     """The instability analysis of a run folder (07_stability's table and sentences) as
     GitHub markdown: one row per (round, k), mean ± std over trials."""
     tables = read_stability(run_dir)
-    view = summary_view(tables)
+    view = stability_view(tables)
     view["stable"] = view["stable"].map({True: "yes", False: "no"})
     titles = ["round", "k", *view.columns]
     rows = (

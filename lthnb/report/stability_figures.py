@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lthnb.analysis.stability_tables import StabilityTables
-from lthnb.analysis.statistics import mean_std, mean_std_text
+from lthnb.analysis.statistics import mean_std, mean_std_text, trials_text
 from lthnb.pruning.masks import format_percent
 from lthnb.report.figures import line_with_band, new_axes, percent_axis
 
@@ -38,11 +38,6 @@ def _k_label(k: int) -> str:
 def _remaining(rows: pd.DataFrame) -> str:
     """'13.5% remaining' for rows of one round."""
     return f"{format_percent(rows['percent_remaining'].mean())}% remaining"
-
-
-def _trials(rows: pd.DataFrame) -> str:
-    count = rows["trial"].nunique()
-    return "one trial" if count == 1 else f"means over {count} trials"
 
 
 def path_round(tables: StabilityTables, round_index: int | None = None) -> int:
@@ -144,7 +139,7 @@ def instability_vs_remaining(tables: StabilityTables) -> Figure:
     return fig
 
 
-def summary_view(tables: StabilityTables) -> pd.DataFrame:
+def stability_view(tables: StabilityTables) -> pd.DataFrame:
     """One row per (round, k): instabilities and accuracy as mean ± std, and the verdict."""
     grouped = tables.instability.groupby(["round", "rewind_iteration"])
     means, stds = grouped.mean(numeric_only=True), grouped.std(numeric_only=True)
@@ -182,7 +177,8 @@ def path_text(tables: StabilityTables, round_index: int | None = None) -> str:
             f"({_verdict(value)})"
         )
     return (
-        f"At {_remaining(rows)} (round {chosen}, {_trials(rows)}), the test error along the path: "
+        f"At {_remaining(rows)} (round {chosen}, {trials_text(rows)}), "
+        "the test error along the path: "
         f"{'; '.join(parts)}."
     )
 
@@ -213,7 +209,7 @@ def rewind_text(tables: StabilityTables) -> str:
             spread += f", {means[last]:.2f} pp at k = {last}"
         parts.append(f"at {_remaining(rows)}, {spread}: {verdict}")
     return (
-        f"Instability ({_trials(units)}; stable below {STABLE_BELOW:g} pp, the paper's "
+        f"Instability ({trials_text(units)}; stable below {STABLE_BELOW:g} pp, the paper's "
         f"threshold): {'; '.join(parts)}."
     )
 

@@ -11,7 +11,7 @@ import pandas as pd
 from lthnb.analysis.statistics import controls_in, interval_text, mean_std_text, round_summary
 from lthnb.controls.kinds import TICKET, kind_label, kind_of
 from lthnb.pruning.masks import format_percent
-from lthnb.report.figures import RunTables
+from lthnb.runs.reader import RunTables
 
 
 def kinds_view(run: RunTables) -> pd.DataFrame:
