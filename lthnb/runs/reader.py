@@ -17,7 +17,14 @@ from lthnb.runs.state import load_state, read_round_record
 from lthnb.runs.tables import RunFolderError, read_table
 
 # What every figure and sentence reads from rounds.csv (the rest is optional).
-ROUND_COLUMNS = ("trial", "round", "kind", "percent_remaining", "early_stop_iteration", "test_accuracy")
+ROUND_COLUMNS = (
+    "trial",
+    "round",
+    "kind",
+    "percent_remaining",
+    "early_stop_iteration",
+    "test_accuracy",
+)
 READ_ADVICE = "run 04_train first (and 05_plot after all trials finished)"
 
 
@@ -97,5 +104,3 @@ def read_round(
     masks, trained = read_round_record(paths.round_record(round_index))
     theta0 = {name: state.theta0[f"{name}/kernel"] for name in masks}
     return RoundRecord(trial, round_index, masks, trained, theta0)
-
-
