@@ -189,7 +189,7 @@ class StabilityAnalysis:
         progress: bool = True,
     ) -> None:
         self.params, self.paths, self.states, self.progress = params, paths, states, progress
-        self.data = DataTensors.from_splits(splits)
+        self.data = DataTensors.from_splits(splits, params.normalization)
         tf_keras.backend.clear_session()
         self.template = build_model(params, splits.input_shape, splits.num_classes, params.seed)
         eval_every = min(params.iterations, max(params.eval_every, COPY_EVAL_EVERY))

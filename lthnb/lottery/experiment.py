@@ -43,10 +43,11 @@ from lthnb.runs.state import (
     read_round_record,
     read_ticket_info,
     save_state,
+    ticket_damage,
     write_round_record,
     write_ticket_info,
 )
-from lthnb.runs.tables import trial_writer, write_arrays, write_table
+from lthnb.runs.tables import atomic_path, notice, trial_writer, write_arrays, write_table
 from lthnb.runs.tensorboard import UnitLog
 from lthnb.training.device import set_up_device
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, UnitOutcome
@@ -93,7 +94,7 @@ class Experiment:
     def __init__(self, params: Params, splits: Splits, progress: bool = True) -> None:
         self.params = params
         self.splits = splits
-        self.data = DataTensors.from_splits(splits)
+        self.data = DataTensors.from_splits(splits, params.normalization)
         self.progress = progress
         self.paths: RunPaths = open_run(params)
         tf_keras.backend.clear_session()
@@ -313,16 +314,21 @@ class Experiment:
 
     def _export_ticket(self, book: TrialBooks) -> None:
         """Save the final ticket: rewound weights times the last mask, wrappers stripped;
-        again when the run grew by rounds since the last export."""
+        again when the run grew by rounds since the last export, and when a ticket file is
+        missing or damaged (the state holds all it needs)."""
         state, paths = book.state, book.paths
         last_round = state.last_ticket_round
-        info = read_ticket_info(paths.ticket_info)  # written last of the ticket's files
-        if last_round < 0 or (info is not None and info.get("round") == last_round):
+        if last_round < 0:
+            return
+        damage = ticket_damage(paths, state.masks)
+        info = None if damage else read_ticket_info(paths.ticket_info)  # written last
+        if info is not None and info["round"] == last_round:
             return
         start = state.rewind if state.rewind is not None else state.theta0
         set_weights(self.model, masked(start, state.masks))
         set_masks(self.model, state.masks)
-        zipped = export_stripped(self.model, paths.ticket)
+        with atomic_path(paths.ticket) as temporary:
+            zipped = export_stripped(self.model, temporary)
         write_arrays(paths.ticket_masks, state.masks)
         write_ticket_info(
             paths.ticket_info,
@@ -332,6 +338,8 @@ class Experiment:
                 "zipped_bytes": zipped,
             },
         )
+        if damage:
+            notice(f"{damage}; exported the ticket again from {paths.state}")
 
 
 def _check_pruned_are_zero(weights, masks) -> None:

@@ -18,6 +18,8 @@ from lthnb.data.registry import DATASETS
 from lthnb.nets.registry import NETWORKS
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+NORMALIZATIONS = ("unit", "per_channel")
+AUGMENTATIONS = ("crop", "flip")  # lthnb.training.inputs applies them
 # Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
 # usual ceiling for seeds and leaves plenty of room.
 MAX_SEED = 2**31 - 1
@@ -235,6 +237,21 @@ class Params:
         minimum=1,
     )
     train_subset: int = _param(0, "use only this many training images (0: all)", minimum=0)
+    normalization: str = _param(
+        "unit",
+        "pixels: unit (scaled to [0, 1]) | per_channel (mean 0, std 1 per channel)",
+        "per_channel is open_lth's CIFAR-10 recipe: every split takes the training split's "
+        "statistics",
+        choices=NORMALIZATIONS,
+    )
+    augmentation: list[str] = _param(
+        [],
+        "training batches only: crop (pad 4, random crop) | flip (random left-right)",
+        "drawn in the graph from each network's seed and iteration, so runs stay deterministic "
+        "and resumable; validation and test images are never augmented",
+        item_choices=AUGMENTATIONS,
+        unique=True,
+    )
     output_dir: str | None = _param(None, "run folder; null: runs/<arch>", resumable=True)
     device: str = _param(
         "auto",

@@ -22,6 +22,7 @@ import tf_keras
 from lthnb.nets.weights import Weights
 from lthnb.params import Params
 from lthnb.training.clock import BatchStream, batch_bounds, learning_rate, pause_points
+from lthnb.training.inputs import augment, normalized
 from lthnb.training.optimizer import StackOptimizer
 from lthnb.training.stack import NetworkStack
 
@@ -42,13 +43,12 @@ class DataTensors:
     y_test: tf.Tensor
 
     @classmethod
-    def from_splits(cls, splits) -> DataTensors:
-        return cls(
-            *(
-                tf.constant(getattr(splits, name))
-                for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-            )
-        )
+    def from_splits(cls, splits, normalization: str = "unit") -> DataTensors:
+        """The splits' arrays, images normalised with the training split's statistics."""
+        images = [splits.x_train, splits.x_val, splits.x_test]
+        x_train, x_val, x_test = normalized(images, normalization, splits.x_train)
+        arrays = (x_train, splits.y_train, x_val, splits.y_val, x_test, splits.y_test)
+        return cls(*(tf.constant(array) for array in arrays))
 
     @property
     def train_size(self) -> int:
@@ -100,6 +100,7 @@ class StackRunner:
         self.stack = stack
         self.optimizer = StackOptimizer(params, stack.variables)
         self.weight_decay = params.weight_decay
+        self.augmentation = tuple(params.augmentation)
         self.eval_batch = max(1, EVAL_IMAGES // stack.size)
         self.best = [tf.Variable(tf.zeros_like(v), trainable=False) for v in stack.variables]
         self.best_loss = tf.Variable(tf.fill([stack.size], tf.constant(math.inf, tf.float64)))
@@ -164,7 +165,10 @@ class StackRunner:
             labels = tf.gather(y, batch)
             seeds += tf.constant([0, 1], seeds.dtype)  # each step draws new dropout masks
             with tf.GradientTape() as tape:
-                logits = self.stack.logits(tf.gather(x, batch), True, seeds)
+                images = tf.gather(x, batch)
+                if self.augmentation:
+                    images = augment(images, seeds, self.augmentation)
+                logits = self.stack.logits(images, True, seeds)
                 losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
                 # the sum of the networks' mean losses: each network gets its own gradient
                 total = tf.reduce_sum(tf.reduce_mean(losses, axis=1))
