@@ -219,6 +219,9 @@ def measure(arch: str, splits: Splits, detailed: bool) -> dict[str, float]:
         half = params.replace(precision="mixed_bfloat16")
         epoch = engine_epoch(half, template, data, params.trials, True, 100)
         times[f"E_together_{params.trials}_mixed_bfloat16"] = scale * timed(epoch) / params.trials
+    augmented = params.replace(augmentation=["crop", "flip"])
+    epoch = engine_epoch(augmented, template, data, params.trials, True, 100)
+    times[f"G_together_{params.trials}_crop_flip"] = scale * timed(epoch) / params.trials
     for images in EVAL_BATCHES:
         per_thousand = timed(evaluation(params, template, data, params.trials, images))
         times[f"F_eval_{images}_images_per_batch"] = per_thousand
@@ -307,12 +310,14 @@ def main() -> None:
     masked_over = lenet["C_lthnb_masked"] / lenet["C_lthnb_dense"]
     lenet_speedup = lenet["B_keras_fit"] / lthnb_best(lenet)
     conv2_speedup = conv2["B_keras_fit"] / lthnb_best(conv2)
+    trials = round_zero_stack(conv2)
+    augmented_over = conv2[f"G_together_{trials}_crop_flip"] / conv2[f"D_together_{trials}"]
     if BF16:
-        trials = round_zero_stack(conv2)
         bf16_over = conv2[f"E_together_{trials}_mixed_bfloat16"] / conv2[f"D_together_{trials}"]
     print(
         f"ratios: masked_over_unmasked={masked_over:.3f} lenet_speedup={lenet_speedup:.2f} "
         f"conv2_speedup={conv2_speedup:.2f} eval_every_100_over_per_epoch={evaluation_cost:.3f}"
+        f" conv2_crop_flip_over_plain={augmented_over:.3f}"
         + (f" conv2_bf16_over_float32={bf16_over:.3f}" if BF16 else "")
     )
 

@@ -35,34 +35,35 @@ class Network:
         return getattr(importlib.import_module(module), function)
 
 
-_CONV_RECIPE = {"dataset": "cifar10", "dense_units": [256, 256]}
+def _conv_network(name: str, help_text: str, iterations: int, **recipe: Any) -> Network:
+    """A Conv-2/4/6 of the paper: CIFAR-10, two hidden dense layers of 256, its own budget."""
+    return Network(
+        name,
+        help_text,
+        f"lthnb.nets.models:{name}",
+        {"dataset": "cifar10", "dense_units": [256, 256], "iterations": iterations, **recipe},
+        min_dense_layers=1,
+        has_conv=True,
+    )
+
+
 NETWORKS: dict[str, Network] = {
     network.name: network
     for network in (
         Network("lenet", "LeNet-300-100: fully connected 300, 100", "lthnb.nets.models:lenet"),
-        Network(
+        _conv_network(
             "conv2",
             "Conv-2: conv 64, 64, pool; fully connected 256, 256",
-            "lthnb.nets.models:conv2",
-            {**_CONV_RECIPE, "iterations": 20000, "learning_rate": 2e-4},
-            min_dense_layers=1,
-            has_conv=True,
+            20000,
+            learning_rate=2e-4,
         ),
-        Network(
-            "conv4",
-            "Conv-4: Conv-2 + conv 128, 128, pool",
-            "lthnb.nets.models:conv4",
-            {**_CONV_RECIPE, "iterations": 25000, "learning_rate": 3e-4},
-            min_dense_layers=1,
-            has_conv=True,
-        ),
-        Network(
+        _conv_network("conv4", "Conv-4: Conv-2 + conv 128, 128, pool", 25000, learning_rate=3e-4),
+        _conv_network(
             "conv6",
             "Conv-6: Conv-4 + conv 256, 256, pool; conv rate 15%",
-            "lthnb.nets.models:conv6",
-            {**_CONV_RECIPE, "iterations": 30000, "learning_rate": 3e-4, "conv_rate": 0.15},
-            min_dense_layers=1,
-            has_conv=True,
+            30000,
+            learning_rate=3e-4,
+            conv_rate=0.15,
         ),
     )
 }
