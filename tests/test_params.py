@@ -312,7 +312,12 @@ def test_a_wrong_type_names_key_value_and_expected_type(
             "vgg",
             r"^arch: 'vgg' is not allowed; use one of lenet \| conv2 \| conv4 \| conv6",
         ),
-        ("dataset", "svhn", r"^dataset: 'svhn' is not allowed; use one of mnist \| fashion_mnist"),
+        (
+            "dataset",
+            "svhn",
+            r"^dataset: data set 'svhn' is neither a known name \(mnist, fashion_mnist, cifar10\) "
+            r"nor an existing \.npz file or image folder",
+        ),
         ("optimizer", "rmsprop", r"^optimizer: 'rmsprop' is not allowed; use one of adam \| sgd"),
         ("activation", "gelu", r"^activation: 'gelu' is not allowed; use one of relu \| tanh"),
         ("pruning_scope", "Global", r"^pruning_scope: 'Global' is not allowed"),

@@ -20,7 +20,13 @@ import pandas as pd
 
 from lthnb.runs.merge import completed_rows
 from lthnb.runs.paths import RunPaths, StabilityPaths
-from lthnb.runs.tables import RunFolderError, exclusive_writer, write_table, write_text
+from lthnb.runs.tables import (
+    RunFolderError,
+    exclusive_writer,
+    read_json,
+    write_table,
+    write_text,
+)
 
 UNIT_COLUMNS = ["trial", "round", "rewind_iteration"]
 POINT_COLUMNS = [
@@ -69,20 +75,14 @@ class StabilityBook:
     def open(cls, paths: StabilityPaths, points: int) -> StabilityBook:
         completed: list[str] = []
         if paths.completed.exists():
-            record = json.loads(paths.completed.read_text())
+            record = _read_completed(paths)
             if record["stability_points"] != points:
                 raise RunFolderError(
                     f"{paths.root} has paths of {record['stability_points']} points; set "
                     f"stability_points: {record['stability_points']} or delete that folder"
                 )
             completed = record["units"]
-        return cls(
-            paths,
-            points,
-            completed,
-            completed_rows(paths.path_points, completed, UNIT_COLUMNS, POINT_COLUMNS),
-            completed_rows(paths.instability, completed, UNIT_COLUMNS, INSTABILITY_COLUMNS),
-        )
+        return cls(paths, points, completed, *_completed_tables(paths, completed))
 
     def is_done(self, unit: Unit) -> bool:
         return unit.key in self.completed
@@ -119,9 +119,25 @@ def read_stability(run_dir: str | Path, label: str | None = None) -> StabilityTa
     book = paths.stability
     if not book.completed.exists():
         raise RunFolderError(f"{book.root} holds no finished path; run 07_stability first")
-    completed = json.loads(book.completed.read_text())["units"]
-    return StabilityTables(
-        label or paths.root.name,
-        completed_rows(book.path_points, completed, UNIT_COLUMNS, POINT_COLUMNS),
-        completed_rows(book.instability, completed, UNIT_COLUMNS, INSTABILITY_COLUMNS),
+    completed = _read_completed(book)["units"]
+    return StabilityTables(label or paths.root.name, *_completed_tables(book, completed))
+
+
+def _read_completed(paths: StabilityPaths) -> dict:
+    """completed.json: the points per path and the complete units."""
+    return read_json(paths.completed, _advice(paths), required=["stability_points", "units"])
+
+
+def _completed_tables(paths: StabilityPaths, completed: list[str]) -> tuple[pd.DataFrame, ...]:
+    """(path_points, instability): the rows of the complete units."""
+    return (
+        completed_rows(paths.path_points, completed, UNIT_COLUMNS, POINT_COLUMNS, _advice(paths)),
+        completed_rows(
+            paths.instability, completed, UNIT_COLUMNS, INSTABILITY_COLUMNS, _advice(paths)
+        ),
     )
+
+
+def _advice(paths: StabilityPaths) -> str:
+    """The analysis is computed from the trials' files, so deleting it loses no training."""
+    return f"delete {paths.root} to compute the analysis again (04_train's results are kept)"

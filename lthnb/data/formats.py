@@ -1,4 +1,5 @@
-"""Read and check the data sets' file formats: Keras .npz, gzipped IDX and CIFAR-10 pickles.
+"""Read and check the data sets' file formats: Keras .npz, gzipped IDX and CIFAR-10 pickles,
+and the checks shared with one's own data sets (lthnb.data.custom, lthnb.data.folders).
 
 Kept apart from lthnb.data.loaders (which finds the files and splits them) so each format's
 parsing and checks can be read on their own; this module must not import lthnb.data.loaders.
@@ -12,7 +13,7 @@ import pickle
 import struct
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +23,12 @@ import numpy as np
 # --- shared with lthnb.data.loaders, which re-exports these ---------------------------------
 
 RawArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""x_train uint8, y_train int64, x_test uint8, y_test int64; gray images lack a channel axis."""
+"""x_train, y_train int64, x_test, y_test int64; images are uint8 (0..255) or, from one's own
+.npz, float in [0, 1]; gray images may lack the channel axis."""
+
+MAX_FLOAT32_BYTES = 4 * 2**30
+"""The largest data set of one's own that is loaded: its train and test images as float32 (as
+the models get them), judged before any image is loaded. The registered ones are far smaller."""
 
 
 class DatasetError(ValueError):
@@ -46,6 +52,7 @@ class DatasetInfo:
     num_classes: int
     train_size: int
     test_size: int
+    class_names: tuple[str, ...] | None = None  # where the data names them (image folders)
 
 
 # --- reading and checking the formats ---------------------------------------------------------
@@ -69,16 +76,16 @@ def _check_images(x: np.ndarray, info: DatasetInfo, where: str) -> np.ndarray:
     return x
 
 
-def _check_labels(y: np.ndarray, count: int, info: DatasetInfo, where: str) -> np.ndarray:
+def check_labels(y: np.ndarray, count: int, num_classes: int, where: str) -> np.ndarray:
     """Labels as a flat int64 vector, one per image, each a valid class index."""
     y = np.ravel(y)  # tf_keras gives CIFAR labels as (n, 1)
     if not np.issubdtype(y.dtype, np.integer):
         raise DatasetFormatError(f"{where}: expected integer labels, got {y.dtype}")
     if len(y) != count:
         raise DatasetFormatError(f"{where}: {len(y)} labels for {count} images")
-    if y.size and (y.min() < 0 or y.max() >= info.num_classes):
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise DatasetFormatError(
-            f"{where}: labels must be in [0, {info.num_classes}), found {y.min()}..{y.max()}"
+            f"{where}: labels must be in [0, {num_classes}), found {y.min()}..{y.max()}"
         )
     return y.astype(np.int64)
 
@@ -87,13 +94,46 @@ def check_arrays(raw: RawArrays, info: DatasetInfo, where: str) -> RawArrays:
     x_train, y_train, x_test, y_test = raw
     return (
         _check_images(x_train, info, f"{where} [x_train]"),
-        _check_labels(y_train, len(x_train), info, f"{where} [y_train]"),
+        check_labels(y_train, len(x_train), info.num_classes, f"{where} [y_train]"),
         _check_images(x_test, info, f"{where} [x_test]"),
-        _check_labels(y_test, len(x_test), info, f"{where} [y_test]"),
+        check_labels(y_test, len(x_test), info.num_classes, f"{where} [y_test]"),
     )
 
 
-_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+def check_own_info(info: DatasetInfo, where: str) -> None:
+    """What a data set of one's own must be, checked from its shapes before its images load:
+    two classes at least, and float32 images within MAX_FLOAT32_BYTES."""
+    if info.num_classes < 2:
+        raise DatasetFormatError(
+            f"{where}: {info.num_classes} class found; a classifier needs at least 2"
+        )
+    size = (info.train_size + info.test_size) * math.prod(info.input_shape) * 4
+    if size > MAX_FLOAT32_BYTES:
+        raise DatasetError(
+            f"{where}: {info.train_size + info.test_size} images of {info.input_shape} take "
+            f"{size / 2**30:.3g} GiB as float32, over the {MAX_FLOAT32_BYTES / 2**30:.3g} GiB "
+            "limit (lthnb.data.formats.MAX_FLOAT32_BYTES); use fewer or smaller images"
+        )
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+"""What reading a corrupt .npz raises."""
+
+
+def unreadable_npz(path: Path, err: Exception) -> DatasetFormatError:
+    return DatasetFormatError(
+        f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); expected "
+        f"arrays {', '.join(NPZ_KEYS)} as written by tf.keras.datasets"
+    )
+
+
+def check_npz_keys(path: Path, present: Collection[str]) -> None:
+    missing = [key for key in NPZ_KEYS if key not in present]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}: missing arrays {', '.join(missing)}; expected {', '.join(NPZ_KEYS)}"
+        )
 
 
 def read_npz(paths: Sequence[Path], info: DatasetInfo) -> RawArrays:
@@ -101,18 +141,11 @@ def read_npz(paths: Sequence[Path], info: DatasetInfo) -> RawArrays:
     (path,) = paths
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files if key in _NPZ_KEYS}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
-        raise DatasetFormatError(
-            f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); expected "
-            f"arrays {', '.join(_NPZ_KEYS)} as written by tf.keras.datasets"
-        ) from None
-    missing = [key for key in _NPZ_KEYS if key not in arrays]
-    if missing:
-        raise DatasetFormatError(
-            f"{path}: missing arrays {', '.join(missing)}; expected {', '.join(_NPZ_KEYS)}"
-        )
-    return check_arrays(tuple(arrays[key] for key in _NPZ_KEYS), info, str(path))
+            arrays = {key: archive[key] for key in archive.files if key in NPZ_KEYS}
+    except NPZ_ERRORS as err:
+        raise unreadable_npz(path, err) from None
+    check_npz_keys(path, arrays)
+    return check_arrays(tuple(arrays[key] for key in NPZ_KEYS), info, str(path))
 
 
 _IDX_IMAGES_MAGIC = 2051  # 0x0803: unsigned bytes, 3 dimensions
@@ -134,9 +167,13 @@ def read_idx_set(paths: Sequence[Path], info: DatasetInfo) -> RawArrays:
     y_test = _read_idx(test_labels, _IDX_LABELS_MAGIC)
     return (
         x_train,
-        _check_labels(y_train, len(x_train), info, f"{train_labels} (for {train_images.name})"),
+        check_labels(
+            y_train, len(x_train), info.num_classes, f"{train_labels} (for {train_images.name})"
+        ),
         x_test,
-        _check_labels(y_test, len(x_test), info, f"{test_labels} (for {test_images.name})"),
+        check_labels(
+            y_test, len(x_test), info.num_classes, f"{test_labels} (for {test_images.name})"
+        ),
     )
 
 
@@ -203,7 +240,8 @@ def _read_cifar_batch(path: Path, info: DatasetInfo) -> tuple[np.ndarray, np.nda
             f"({channels}x{height}x{width}, channels first), got {rows.dtype} {rows.shape}"
         )
     images = rows.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
-    return images, _check_labels(np.asarray(batch[b"labels"]), len(images), info, str(path))
+    labels = np.asarray(batch[b"labels"])
+    return images, check_labels(labels, len(images), info.num_classes, str(path))
 
 
 # A pickle can run any importable callable while loading; CIFAR batches need only plain

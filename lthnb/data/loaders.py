@@ -1,9 +1,10 @@
-"""Find and split the image data sets (MNIST, Fashion-MNIST, CIFAR-10): the public data API.
+"""Find and split the image data sets (MNIST, Fashion-MNIST, CIFAR-10, or one's own given by
+path): the public data API.
 
 Experiments must run offline, so local copies are preferred over downloading: a given data_dir,
 then the Keras cache, then a distribution package, and only then tf_keras' downloader. Reading
-and checking the file formats lives in lthnb.data.formats. TensorFlow is imported only for the
-download.
+and checking the file formats lives in lthnb.data.formats, one's own data sets in
+lthnb.data.custom. TensorFlow is imported only for the download.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lthnb.data.custom import read_own, survey
+
 # Re-exported: these are part of lthnb.data.loaders's public API.
 from lthnb.data.formats import (
     DatasetError,
@@ -24,7 +27,7 @@ from lthnb.data.formats import (
     RawArrays,
     check_arrays,
 )
-from lthnb.data.registry import Layout, dataset
+from lthnb.data.registry import Layout, dataset, dataset_path
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's dataset-fashion-mnist package installs the gzipped IDX files."""
@@ -38,6 +41,8 @@ class Splits:
 
     x arrays are float32 in [0, 1] shaped (n, H, W, C), or (n, H*W*C) when flattened; y arrays
     are int64 class indices. eq=False: comparing whole arrays element-wise is never meant.
+    num_classes left None is the registered data set's (so positional constructions from
+    arrays keep working); class_names are the classes' names where the data has them.
     """
 
     name: str
@@ -48,14 +53,16 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_classes is None:
+            object.__setattr__(self, "num_classes", dataset(self.name).info.num_classes)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        return dataset(self.name).info.num_classes
 
     def __repr__(self) -> str:
         return (
@@ -73,20 +80,31 @@ def load_dataset(
     train_subset: int = 0,
     flatten: bool = False,
     allow_download: bool = True,
+    cache: str | Path | None = None,
 ) -> Splits:
     """Load a data set and split a seeded validation set off its training set.
 
-    The test set is returned untouched. train_subset > 0 keeps only that many (shuffled)
-    training images, for quick runs.
+    `name` is a registered name or the path of one's own .npz file or image folder (the rules:
+    lthnb.data.custom); data_dir and allow_download only concern registered names. `cache` is
+    the .npz file that keeps an image folder's decoded pixels between runs (ignored for other
+    sources). The test set is returned untouched. train_subset > 0 keeps only that many
+    (shuffled) training images, for quick runs.
     """
-    info = dataset_info(name)
-    raw, source = find_raw_dataset(info.name, data_dir, allow_download)
+    path = dataset_path(name)
+    if path is None:
+        info = dataset_info(name)
+        raw, source = find_raw_dataset(info.name, data_dir, allow_download)
+    else:
+        info, raw = read_own(path, None if cache is None else Path(cache))
+        source = str(path)
     return _split(info, raw, source, validation_size, seed, train_subset, flatten)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The DatasetInfo for a name; accepts "Fashion-MNIST"-style spellings too."""
-    return dataset(name).info
+    """The DatasetInfo for a registered name ("Fashion-MNIST"-style spellings too) or for the
+    path of one's own data set, read from its headers and labels without decoding images."""
+    path = dataset_path(name)
+    return dataset(name).info if path is None else survey(path)
 
 
 def keras_cache_dir() -> Path:
@@ -214,8 +232,12 @@ def _split(
         train_idx = train_idx[:train_subset]
 
     def prepare(x: np.ndarray) -> np.ndarray:
+        """uint8 scaled by 1/255; float (one's own, checked to lie in [0, 1]) as it is."""
         shape = (math.prod(info.input_shape),) if flatten else info.input_shape
-        return x.reshape(len(x), *shape).astype(np.float32) / np.float32(255)
+        prepared = x.reshape(len(x), *shape).astype(np.float32)
+        if x.dtype == np.uint8:
+            prepared /= np.float32(255)
+        return prepared
 
     return Splits(
         name=info.name,
@@ -226,4 +248,6 @@ def _split(
         y_val=y_train[val_idx],
         x_test=prepare(x_test),
         y_test=y_test,
+        num_classes=info.num_classes,
+        class_names=info.class_names,
     )

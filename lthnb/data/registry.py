@@ -1,5 +1,6 @@
 """The data sets lthnb loads: name -> what the images look like, where their files sit and how
 each layout is read. Declarative, so params can list the names without loading anything.
+Any other value names one's own data set by its path (lthnb.data.custom).
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lthnb.data.custom import survey
 from lthnb.data.formats import (
     CIFAR_FILES,
     IDX_FILES,
     DatasetError,
     DatasetInfo,
+    DatasetNotFoundError,
     RawArrays,
     read_cifar,
     read_idx_set,
@@ -87,9 +90,40 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+def _key(name: str) -> str:
+    """Accepts "Fashion-MNIST"-style spellings of the registered names."""
+    return name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+
+
 def dataset(name: str) -> Dataset:
     """The registered data set called `name`; accepts "Fashion-MNIST"-style spellings too."""
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in DATASETS:
+    if _key(name) not in DATASETS:
         raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[key]
+    return DATASETS[_key(name)]
+
+
+def dataset_path(value: str) -> Path | None:
+    """None when `value` is a registered name (names win over paths); else the existing .npz
+    file or image folder it names, relative to the current folder, made absolute."""
+    if _key(value) in DATASETS:
+        return None
+    path = Path(value).expanduser().absolute()
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"data set {value!r} is neither a known name ({', '.join(DATASETS)}) nor an "
+            f"existing .npz file or image folder ({path} does not exist)"
+        )
+    return path
+
+
+def dataset_source_problem(value: str) -> str | None:
+    """Why `value` cannot be loaded as a data set, in one line, or None when it looks right:
+    a registered name, or a path whose layout, headers and labels check out. Cheap enough to
+    validate parameters with: no image is decoded, and registered files are not looked for."""
+    try:
+        path = dataset_path(value)
+        if path is not None:
+            survey(path)
+    except DatasetError as err:
+        return str(err)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from lthnb.params.values import show
 
 def check_consistency(params: Params) -> None:
     """Rules that involve more than one parameter."""
+    _check_paths(params)
     # os.path.expanduser leaves `~unknown_user` alone where Path.expanduser raises.
     if params.data_dir is not None and not Path(os.path.expanduser(params.data_dir)).is_dir():
         raise ParamsError(
@@ -55,6 +57,30 @@ def check_consistency(params: Params) -> None:
             f"{params.rounds}, so nothing could be pruned; set one of them > 0 (a rate of 0 "
             "leaves its layers alone) or rounds: 0"
         )
+
+
+def _check_paths(params: Params) -> None:
+    """Every path parameter names a path the system can look up, before any is read or written."""
+    paths = [("data_dir", params.data_dir), ("output_dir", params.output_dir)]
+    paths += [("compare_with", path) for path in params.compare_with]
+    for name, path in paths:
+        if path is not None:
+            _check_path(name, path)
+
+
+def _check_path(name: str, path: str) -> None:
+    """`path` may exist or not, but not be too long, hold a NUL or lie where one may not look."""
+    try:
+        os.stat(os.path.expanduser(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as error:
+        fix = "give a shorter one" if error.errno == errno.ENAMETOOLONG else "give another one"
+        raise ParamsError(
+            f"{name}: {show(path)} is not a usable path ({error.strerror}); {fix}"
+        ) from None
+    except ValueError:  # os.stat refuses a NUL character
+        raise ParamsError(f"{name}: {show(path)} holds a NUL character; remove it") from None
 
 
 def _check_stability(params: Params) -> None:

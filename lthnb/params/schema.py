@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lthnb.controls.kinds import CONTROLS
-from lthnb.data.registry import DATASETS
+from lthnb.data.registry import DATASETS, dataset_source_problem
 from lthnb.nets.registry import NETWORKS
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -58,7 +58,14 @@ class Params:
         "each brings its paper's recipe for the keys the params leave out (below)",
         choices=NETWORKS,
     )
-    dataset: str = _param("mnist", f"data set: {' | '.join(DATASETS)}", choices=DATASETS)
+    dataset: str = _param(
+        "mnist",
+        f"{' | '.join(DATASETS)}, or your own .npz file or image folder",
+        "a path holds x_train, y_train, x_test and y_test (.npz, as Keras's mnist.npz), or "
+        "train/ and test/ with one folder of PNG or JPEG images per class; relative paths start "
+        "at the repository root",
+        problem=dataset_source_problem,
+    )
     data_dir: str | None = _param(
         None,
         "folder with the data files; null: Keras cache, Debian package, download",

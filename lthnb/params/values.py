@@ -26,6 +26,8 @@ def check_value(name: str, value: Any, hint: Any, rules: Mapping[str, Any]) -> A
     value = _check_type(name, value, hint)
     if value is None:
         return value
+    if "problem" in rules and (problem := rules["problem"](value)):
+        raise ParamsError(f"{name}: {problem}")
     if "choices" in rules and value not in rules["choices"]:
         allowed = " | ".join(rules["choices"])
         raise ParamsError(f"{name}: {show(value)} is not allowed; use one of {allowed}")

@@ -19,7 +19,7 @@ from lthnb.analysis.statistics import controls_in
 from lthnb.controls.kinds import TICKET
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.reader import read_round, recorded_rounds
-from lthnb.runs.state import TrialState, load_state
+from lthnb.runs.state import TrialState, load_state, read_exported_ticket
 from lthnb.runs.tables import RunFolderError
 
 TOTAL = "all prunable"
@@ -98,11 +98,7 @@ def rewind_check(run_dir: str | Path, trial: int, round_index: int) -> pd.DataFr
     """
     paths = RunPaths(Path(run_dir)).trial(trial)
     record = read_round(run_dir, trial, round_index)
-    for needed in (paths.ticket, paths.ticket_masks):
-        if not needed.exists():
-            raise RunFolderError(f"{needed} is missing; run 04_train to the end for trial {trial}")
-    with np.load(paths.ticket_masks, allow_pickle=False) as archive:
-        exported_masks = {name: archive[name] for name in archive.files}
+    exported_masks = read_exported_ticket(paths, list(record.masks))
     if any(not np.array_equal(exported_masks[n], m) for n, m in record.masks.items()):
         raise RunFolderError(
             f"{paths.ticket} holds another round's ticket than round {round_index}; "

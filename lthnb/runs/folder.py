@@ -17,22 +17,32 @@ from lthnb.params import (
     network_defaults,
 )
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import RunFolderError, write_text
+from lthnb.runs.tables import RunFolderError, notice, read_yaml_mapping, write_text
+
+# params.yaml is what 04_train was given, so 04_train writes it again.
+PARAMS_ADVICE = (
+    "restore it from a copy, or run 04_train with the run's parameters to write it again "
+    "(delete a damaged one first; nothing is trained again)"
+)
 
 
 def open_run(params: Params) -> RunPaths:
     """Create the run folder, or check that an existing one was made with the same parameters.
 
     Controls may be added to an existing run (they train for its finished rounds); the stored
-    parameters then list them, so that dropping one later is refused.
+    parameters then list them, so that dropping one later is refused. A run folder that lost
+    its params.yaml gets it again from `params` (complete: every key has its value).
     """
     paths = RunPaths(params.run_dir)
+    lost = not paths.params.exists() and any(t.state.exists() for t in paths.trials())
     if paths.params.exists():
         stored = stored_params(paths.params)
         _check_same_params(paths.params, stored, params)
         if stored.get("controls") == params.controls:
             return paths
     write_text(paths.params, yaml.safe_dump(params.to_dict(), sort_keys=False))
+    if lost:
+        notice(f"{paths.params} was missing; wrote it again from the parameters given")
     return paths
 
 
@@ -42,7 +52,7 @@ def read_run_params(paths: RunPaths) -> Params:
 
 def stored_params(path: Path) -> dict:
     """A run folder's parameters, with `random_reinit` (before `controls`) read as controls."""
-    stored = yaml.safe_load(path.read_text()) or {}
+    stored = read_yaml_mapping(path, PARAMS_ADVICE)
     if "random_reinit" in stored:
         stored["controls"] = [REINIT] if stored.pop("random_reinit") else []
     return stored

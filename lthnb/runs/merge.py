@@ -12,7 +12,7 @@ import pandas as pd
 
 from lthnb.controls.kinds import kind_sort_key
 from lthnb.runs.paths import RunPaths
-from lthnb.runs.tables import read_table, write_table
+from lthnb.runs.tables import DamagedFile, notice, read_table, write_table
 
 UNIT_KEYS = ["trial", "round", "kind"]
 # evaluations.csv: one row per evaluation point of a unit; iterations are absolute, and the
@@ -29,16 +29,22 @@ EVALUATION_COLUMNS = [
 
 
 def completed_rows(
-    path: Path, completed: Collection[str], key_columns: Sequence[str], columns: Sequence[str] = ()
+    path: Path,
+    completed: Collection[str],
+    key_columns: Sequence[str],
+    columns: Sequence[str] = (),
+    advice: str | None = None,
 ) -> pd.DataFrame:
     """The rows of a table whose unit, its `key_columns` joined by "/", is in `completed`.
 
     Tables are written before the state that marks a unit complete, so rows of a unit that was
-    cut off are dropped here; a table not written yet is empty with `columns`.
+    cut off are dropped here; a table not written yet (no unit complete) is empty with
+    `columns`. A missing or damaged one is refused with `advice` (by default: a trial's table,
+    see read_table).
     """
-    if not path.exists():
+    if not completed and not path.exists():
         return pd.DataFrame(columns=list(columns))
-    table = read_table(path)
+    table = read_table(path, key_columns, advice)
     keys = table[key_columns[0]].astype(str)
     for column in key_columns[1:]:
         keys = keys + "/" + table[column].astype(str)
@@ -68,6 +74,20 @@ def _merge_unlocked(paths: RunPaths) -> tuple[pd.DataFrame, pd.DataFrame]:
             sort_keys = UNIT_KEYS + (["iteration"] if name == "evaluations" else [])
             table = table.sort_values(sort_keys, key=kind_sort_key, kind="stable")
             table = table.reset_index(drop=True)
+        damage = _damage(getattr(paths, name))
         write_table(getattr(paths, name), table)
+        if damage:
+            notice(f"{damage}; rebuilt it from the trials' {name}.csv")
         merged.append(table)
     return merged[0], merged[1]
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with a run-level table about to be rebuilt; None if it reads or is not
+    there yet."""
+    try:
+        if path.exists():
+            read_table(path, advice="")
+    except DamagedFile as damage:
+        return damage.what
+    return None

@@ -25,7 +25,11 @@ ROUND_COLUMNS = (
     "early_stop_iteration",
     "test_accuracy",
 )
-READ_ADVICE = "run 04_train first (and 05_plot after all trials finished)"
+# 04_train writes the run's tables from its trials', so it also rebuilds a damaged one.
+READ_ADVICE = (
+    "run 04_train first: it writes the run's tables from its trials', training only what is "
+    "not finished (with one process per trial: once all finished)"
+)
 
 
 @dataclass(frozen=True)

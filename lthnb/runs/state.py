@@ -5,12 +5,27 @@ summary. Arrays are .npz (loaded with allow_pickle=False), written atomically.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lthnb.runs.tables import Arrays, RunFolderError, write_arrays, write_text
+from lthnb.runs.paths import TrialPaths
+from lthnb.runs.tables import (
+    Arrays,
+    DamagedFile,
+    RunFolderError,
+    check_archive,
+    read_arrays,
+    read_json,
+    trial_advice,
+    write_arrays,
+    write_text,
+)
+
+# The ticket's files are exported from the state, so 04_train writes a damaged one again.
+TICKET_ADVICE = "rerun 04_train with the run's parameters: it exports the ticket again"
 
 
 @dataclass
@@ -82,44 +97,71 @@ def read_round_record(path: Path) -> tuple[Arrays, Arrays]:
     """(masks as float32 0/1, trained kernels as float32) of a ticket round's record."""
     if not path.exists():
         raise RunFolderError(f"{path} does not exist; run 04_train for that trial first")
-    with np.load(path, allow_pickle=False) as archive:
-        groups: dict[str, Arrays] = {"mask": {}, "trained": {}}
-        for key in archive.files:
-            group, name = key.split(":", 1)
-            groups[group][name] = archive[key].astype(np.float32)
-    return groups["mask"], groups["trained"]
+    advice = trial_advice(path.parent.parent)
+    groups = _grouped(path, read_arrays(path, advice), ("mask", "trained"), advice)
+    masks = {name: value.astype(np.float32) for name, value in groups["mask"].items()}
+    trained = {name: value.astype(np.float32) for name, value in groups["trained"].items()}
+    if not masks or _shapes(masks) != _shapes(trained):
+        raise DamagedFile(f"{path} does not hold one mask and trained kernel per layer", advice)
+    return masks, trained
 
 
 def load_state(path: Path) -> TrialState | None:
-    """The saved state, None if the trial has not started, or a clear error if it is corrupt."""
+    """The saved state, None if the trial has not started; a damaged one is refused in one line."""
     if not path.exists():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            groups: dict[str, Arrays] = {group: {} for group in (*_STATE_GROUPS, "company")}
-            for name in archive.files:
-                if name not in ("completed", "diverged_round"):
-                    group, key = name.split(":", 1)
-                    groups[group][key] = archive[name]
-            companies = {
-                int(round_index): [str(unit) for unit in units]
-                for round_index, units in groups["company"].items()
-            }
-            completed = [str(unit) for unit in archive["completed"]]
-            diverged = int(archive["diverged_round"]) if "diverged_round" in archive else None
-    except (OSError, ValueError, KeyError) as error:
-        raise RunFolderError(
-            f"trial state {path} is unreadable ({error}); delete {path.parent} to rerun that trial"
-        ) from None
+    advice = trial_advice(path.parent)
+    arrays = read_arrays(path, advice, required=["completed"])
+    plain = ("completed", "diverged_round")
+    groups = _grouped(path, arrays, (*_STATE_GROUPS, "company"), advice, plain)
+    _check_state_shapes(path, groups, advice)
     return TrialState(
         theta0=groups["theta0"],
         masks=groups["masks"],
         trained_kernels=groups["trained_kernels"],
         rewind=groups["rewind"] or None,
-        completed=completed,
-        diverged_round=diverged,
-        companies=companies,
+        completed=[str(unit) for unit in arrays["completed"]],
+        diverged_round=int(arrays["diverged_round"]) if "diverged_round" in arrays else None,
+        companies={
+            int(round_index): [str(unit) for unit in units]
+            for round_index, units in groups["company"].items()
+        },
     )
+
+
+def _grouped(
+    path: Path, arrays: Arrays, groups: Sequence[str], advice: str, plain: Sequence[str] = ()
+) -> dict[str, Arrays]:
+    """Arrays named `group:key` sorted into their groups (those in `plain` left out); another
+    name means the file is not what it should be."""
+    grouped: dict[str, Arrays] = {group: {} for group in groups}
+    for name, value in arrays.items():
+        group, _, key = name.partition(":")
+        if group in grouped and key:
+            grouped[group][key] = value
+        elif name not in plain:
+            raise DamagedFile(f"{path} holds an unexpected array {name!r}", advice)
+    return grouped
+
+
+def _check_state_shapes(path: Path, groups: dict[str, Arrays], advice: str) -> None:
+    """Masks and trained kernels have the shapes of θ0's kernels, θk those of θ0."""
+    kernels = {
+        key.removesuffix("/kernel"): value.shape
+        for key, value in groups["theta0"].items()
+        if key.endswith("/kernel")
+    }
+    if not kernels:
+        raise DamagedFile(f"{path} lacks its θ0 arrays", advice)
+    wrong = [group for group in ("masks", "trained_kernels") if _shapes(groups[group]) != kernels]
+    if groups["rewind"] and _shapes(groups["rewind"]) != _shapes(groups["theta0"]):
+        wrong.append("rewind")
+    if wrong:
+        raise DamagedFile(f"{path} holds {', '.join(wrong)} of other shapes than its θ0", advice)
+
+
+def _shapes(arrays: Arrays) -> dict[str, tuple[int, ...]]:
+    return {name: value.shape for name, value in arrays.items()}
 
 
 def write_ticket_info(path: Path, info: dict) -> None:
@@ -128,4 +170,26 @@ def write_ticket_info(path: Path, info: dict) -> None:
 
 def read_ticket_info(path: Path) -> dict | None:
     """The exported ticket's round and sizes; None if not exported yet."""
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path, TICKET_ADVICE, required=["round"]) if path.exists() else None
+
+
+def read_exported_ticket(paths: TrialPaths, names: Sequence[str]) -> Arrays:
+    """The exported ticket's masks (`names` at least), once its .keras archive is checked whole
+    for TensorFlow to load."""
+    check_archive(paths.ticket, "a .keras archive", TICKET_ADVICE)
+    return read_arrays(paths.ticket_masks, TICKET_ADVICE, required=names)
+
+
+def ticket_damage(paths: TrialPaths, masks: Arrays) -> str | None:
+    """What is wrong with a trial's exported ticket files (`masks`: the state's), None if they
+    are whole or none was exported yet: what makes 04_train export the ticket again."""
+    if not any(path.exists() for path in (paths.ticket, paths.ticket_masks, paths.ticket_info)):
+        return None
+    try:
+        read_json(paths.ticket_info, TICKET_ADVICE, required=["round"])
+        stored = read_exported_ticket(paths, list(masks))
+    except DamagedFile as damage:
+        return damage.what
+    if _shapes({name: stored[name] for name in masks}) != _shapes(masks):
+        return f"{paths.ticket_masks} holds masks of other shapes than {paths.state}"
+    return None
