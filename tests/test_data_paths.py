@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import synthetic_images
+from conftest import REPO, synthetic_images
 from PIL import Image
 from test_data import write_idx_set
 
@@ -470,3 +471,44 @@ def test_dataset_info_of_a_path_comes_from_the_data_without_decoding(
     rgb = dataset_info(str(write_npz(tmp_path / "rgb.npz", colour_raw())))
     assert rgb == formats.DatasetInfo("rgb", (12, 10, 3), 3, 9, 6)
     assert dataset_info("Fashion-MNIST").name == "fashion_mnist"
+
+
+def test_own_data_sets_train_to_exactly_the_tables_of_the_built_in_loader(
+    tmp_path: Path, decodes: list[Path]
+) -> None:
+    """04's whole path: params name the data, load_data loads it, the experiment trains it."""
+    from lthnb.lottery.experiment import run_experiment
+    from lthnb.params import load_params
+    from lthnb.runs.paths import RunPaths
+
+    raw = fashion_like()
+    write_idx_set(tmp_path / "data" / "fashion-mnist", raw)
+    sources = {
+        "built_in": {"dataset": "fashion_mnist", "data_dir": str(tmp_path / "data")},
+        "npz": {"dataset": str(write_npz(tmp_path / "own.npz", raw))},
+        "folder": {"dataset": str(write_folder(tmp_path / "own_folder", raw))},
+    }
+    base = {"validation_size": 12, "iterations": 10, "eval_every": 5, "batch_size": 10}
+    tables = {}
+    for name, source in sources.items():
+        params = load_params(
+            REPO / "params" / "test.yaml", **base, **source, output_dir=str(tmp_path / name)
+        )
+        tables[name] = run_experiment(params, progress=False)[1]
+    for name in ("npz", "folder"):
+        pd.testing.assert_frame_equal(tables[name], tables["built_in"], check_exact=True)
+    assert len(decodes) == len(raw[0]) + len(raw[2])  # the folder, decoded once
+    assert RunPaths(tmp_path / "folder").decoded_images.exists()
+
+
+def test_01s_class_balance_names_a_folders_classes(tmp_path: Path) -> None:
+    from lthnb.report.overview import class_balance
+
+    raw = fashion_like()
+    splits = load_dataset(str(write_folder(tmp_path / "own", raw)), validation_size=5)
+    balance = class_balance(splits)
+    assert list(balance["name"]) == [class_name(label) for label in range(10)]
+    assert balance["train"].sum() + balance["val"].sum() == len(raw[0])
+    assert "name" not in class_balance(
+        load_dataset(str(write_npz(tmp_path / "o.npz", raw)), validation_size=5)
+    )

@@ -209,3 +209,18 @@ def test_committed_stability_summary_is_current():
     committed = (folder / "summary.md").read_text()
     assert stability_markdown(folder) == committed
     assert committed in (REPO / "docs" / "REPRODUCTION.md").read_text()
+
+
+def test_the_cli_refuses_a_damaged_or_missing_table_in_one_line(tmp_path, capsys):
+    cut = tmp_path / "rounds.csv"
+    text = (RESULTS / "rounds.csv").read_text()
+    cut.write_text(text[: len(text) // 2])  # a copy cut short mid-line
+    truncated = "is truncated (its last line is cut off)"
+    for path, problem in ((cut, truncated), (tmp_path / "none.csv", "is missing")):
+        with pytest.raises(SystemExit) as exit_:
+            main([str(path)])
+        error = capsys.readouterr().err.strip()
+        assert exit_.value.code == 1 and "\n" not in error
+        assert error.endswith(
+            f"{path} {problem}; give the rounds.csv of a run that 04_train finished"
+        )

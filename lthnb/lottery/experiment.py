@@ -70,12 +70,14 @@ def unit_seed(params: Params, trial: int, round_index: int, kind: str) -> int:
 
 
 def load_data(params: Params) -> Splits:
+    """The run's data set, registered or a path; an image folder is decoded once per run."""
     return load_dataset(
         params.dataset,
         params.data_dir,
         validation_size=params.validation_size,
         seed=params.seed,
         train_subset=params.train_subset,
+        cache=RunPaths(params.run_dir).decoded_images,
     )
 
 

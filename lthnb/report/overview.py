@@ -49,7 +49,10 @@ def class_balance(splits: Splits) -> pd.DataFrame:
     }
     table = pd.DataFrame(counts)
     table.index.name = "class"
-    return table.reset_index()
+    table = table.reset_index()
+    if splits.class_names:  # an image folder's classes are its subfolders
+        table.insert(1, "name", list(splits.class_names))
+    return table
 
 
 def sample_grid(splits: Splits, per_class: int = 8) -> Figure:
@@ -63,7 +66,8 @@ def sample_grid(splits: Splits, per_class: int = 8) -> Figure:
             if column < len(indices):
                 image = splits.x_train[indices[column]].reshape(splits.input_shape)
                 ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
-        axes[label][0].set_title(f"class {label}", fontsize=7, loc="left")
+        name = f": {splits.class_names[label]}" if splits.class_names else ""
+        axes[label][0].set_title(f"class {label}{name}", fontsize=7, loc="left")
     fig.suptitle(f"{splits.name}: training samples by class")
     fig.tight_layout()
     return fig

@@ -37,6 +37,7 @@ from lthnb.analysis.statistics import (
 )
 from lthnb.controls.kinds import CONTROLS, REINIT, TICKET, kind_label
 from lthnb.report.stability_figures import path_text, remaining_text, rewind_text, stability_view
+from lthnb.runs.tables import RunFolderError, read_table
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
 # Where two recipes are compared: the dense net, then the paper's sparsities down to about 9%
@@ -148,7 +149,7 @@ def paired_markdown(
 ) -> str:
     """`paired_table` as GitHub markdown: every round from the dense one on, or the paper's
     sparsities; `labels` name the two runs (default θ0 and θk)."""
-    first, second = pd.read_csv(first_csv), pd.read_csv(second_csv)
+    first, second = _rounds(first_csv), _rounds(second_csv)
     percents = round_percents(second, 0) if every_round else PAPER_PERCENTS
     table = paired_table(first, second, percents)
     a, b = labels
@@ -201,7 +202,7 @@ def recipe_table(
 
 def recipe_markdown(first_csv: str | Path, second_csv: str | Path, labels: Sequence[str]) -> str:
     """`recipe_table` as GitHub markdown; `labels` name the two recipes in the headers."""
-    table = recipe_table(pd.read_csv(first_csv), pd.read_csv(second_csv))
+    table = recipe_table(_rounds(first_csv), _rounds(second_csv))
     titles = ["target %"]
     for label in labels:
         titles += [f"{label}: round (% left)", "ticket acc. (%)", "reinit acc. (%)", "early stop"]
@@ -278,7 +279,7 @@ def _markdown_cells(row: dict, controls: Sequence[str]) -> list[str]:
 def summary_markdown(rounds_csv: str | Path, every_round: bool = False) -> str:
     """The dense line and the comparison table for a rounds.csv (every pruned round, or the
     paper's LeNet sparsities)."""
-    rounds = pd.read_csv(rounds_csv)
+    rounds = _rounds(rounds_csv)
     percents = round_percents(rounds) if every_round else PAPER_PERCENTS
     table = markdown(comparison_table(rounds, percents), paper_column=not every_round)
     return dense_summary(rounds) + "\n\n" + table
@@ -299,8 +300,26 @@ def stability_markdown(run_dir: str | Path) -> str:
     return markdown_grid(titles, rows) + "".join(f"\n{sentence}\n" for sentence in sentences)
 
 
+def _rounds(path: str | Path) -> pd.DataFrame:
+    """A run's rounds.csv, or one line saying what is wrong with it."""
+    return read_table(Path(path), advice="give the rounds.csv of a run that 04_train finished")
+
+
+def _markdown(args: argparse.Namespace) -> str:
+    if args.stability:
+        return stability_markdown(args.rounds_csv)
+    if args.paired:
+        labels = args.labels or REWINDING_LABELS
+        return paired_markdown(args.rounds_csv, args.paired, args.every_round, labels)
+    if args.recipe:
+        return recipe_markdown(args.rounds_csv, args.recipe, args.labels or ("paper", "other"))
+    return summary_markdown(args.rounds_csv, args.every_round)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lthnb.report.reproduction", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "rounds_csv", type=Path, help="a run's rounds.csv (with --stability: its run folder)"
     )
@@ -328,15 +347,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
-    if args.stability:
-        text = stability_markdown(args.rounds_csv)
-    elif args.paired:
-        labels = args.labels or REWINDING_LABELS
-        text = paired_markdown(args.rounds_csv, args.paired, args.every_round, labels)
-    elif args.recipe:
-        text = recipe_markdown(args.rounds_csv, args.recipe, args.labels or ("paper", "other"))
-    else:
-        text = summary_markdown(args.rounds_csv, args.every_round)
+    try:
+        text = _markdown(args)
+    except RunFolderError as error:  # a damaged or missing table: its one line, no traceback
+        parser.exit(1, f"{parser.prog}: {error}\n")
     if args.output:
         args.output.write_text(text)
     else:

@@ -61,6 +61,11 @@ class RunPaths(_Tables):
         return self.root / "dataset"
 
     @property
+    def decoded_images(self) -> Path:
+        """An image-folder data set, decoded once (a rerun reads this instead)."""
+        return self.dataset / "decoded_images.npz"
+
+    @property
     def model(self) -> Path:
         return self.root / "model"
 
