@@ -303,7 +303,7 @@ def test_a_damaged_analysis_is_refused_by_07_and_the_reproduction_cli(
     steps = {
         "07 analyses": every_reader(run, tiny_splits)["07 analyses"],
         "07 reads": lambda: read_stability(run.run_dir),
-        "reproduction": lambda: reproduction.main([str(run.run_dir), "--stability"]),
+        "reproduction": lambda: reproduction.stability_markdown(run.run_dir),
     }
     for action in steps.values():
         start = f"{getattr(stability, name)} {problem}"
