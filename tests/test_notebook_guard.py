@@ -265,6 +265,7 @@ def test_every_lthnb_error_is_shown_briefly():
             for value in vars(loaded).values()
             if inspect.isclass(value)
             and issubclass(value, Exception)
+            and not issubclass(value, Warning)  # notices are shown, not raised
             and value.__module__ == loaded.__name__
             and not value.__name__.startswith("_")  # private ones never leave lthnb
         ]
@@ -364,3 +365,22 @@ def test_tensorflow_starts_without_startup_lines():
     assert done.stdout == "3.0\n"
     for line in ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit"):
         assert line not in done.stderr, done.stderr
+
+
+def test_a_notice_of_what_was_rebuilt_shows_as_one_line_and_other_warnings_as_usual(capsys):
+    import warnings
+
+    from lthnb.runs.tables import notice
+
+    original = warnings.showwarning
+    try:
+        setup_cell.show_notices_briefly()
+        setup_cell.show_notices_briefly()  # a rerun of the Setup cell wraps it once
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            notice("ticket.keras is missing; exported the ticket again from state.npz")
+            warnings.warn("something else", UserWarning, stacklevel=1)  # to pytest, as usual
+    finally:
+        warnings.showwarning = original
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["note: ticket.keras is missing; exported the ticket again from state.npz"]

@@ -634,3 +634,12 @@ def test_zero_rates_for_every_prunable_layer_are_refused(
 )
 def test_a_zero_rate_for_some_layers_or_without_rounds_is_fine(values: dict) -> None:
     assert load_params(values).rounds == values["rounds"]
+
+
+def test_a_list_given_as_text_by_papermills_p_says_to_use_y() -> None:
+    with pytest.raises(
+        ParamsError, match=r'^controls: \'\[\]\' is text, not a list; .* -y "controls: \[\]"$'
+    ):
+        load_params(controls="[]")
+    with pytest.raises(ParamsError, match=r'-y "dense_units: \[300, 100\]"$'):
+        load_params(dense_units="[300, 100]")

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -68,11 +69,29 @@ def setup(namespace: MutableMapping[str, Any], before: set[str]) -> Params:
     if shell is not None:
         show_errors_briefly(shell)
     quiet_tensorflow_startup()
+    show_notices_briefly()
     enter_project_root()  # relative paths (data_dir, output_dir) start at the repository root
     params = params_from_notebook(namespace, before)
     if shell is not None:
         _NameTracker.follow(shell, before)
     return params
+
+
+def show_notices_briefly() -> None:
+    """Warnings whose category is `brief` (lthnb's notices of what it rebuilt) print as their
+    one-line message, without the file, line and source line Python adds to warnings."""
+    shown = warnings.showwarning
+    if getattr(shown, "lthnb_brief", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if getattr(category, "brief", False):
+            print(f"note: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.lthnb_brief = True
+    warnings.showwarning = show
 
 
 def _shell() -> Any:

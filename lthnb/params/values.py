@@ -102,6 +102,11 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
 
 def _check_list(name: str, value: Any, item_type: type) -> list:
     """A list of ints (e.g. dense_units) or of strings (e.g. compare_with)."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        raise ParamsError(  # papermill's -p passes its value as text
+            f"{name}: {show(value)} is text, not a list; with papermill give a list as YAML: "
+            f'-y "{name}: {value.strip()}"'
+        )
     if item_type is int:
         if isinstance(value, list | tuple) and all(_is_int(v) for v in value):
             return [_int64(name, v) for v in value]

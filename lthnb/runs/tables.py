@@ -59,9 +59,15 @@ def trial_advice(folder: Path) -> str:
     return f"restore it from a copy, or delete {folder} to train that trial again"
 
 
+class Notice(UserWarning):
+    """What lthnb rebuilt from what; a notebook shows it as its message alone (`brief`)."""
+
+    brief = True
+
+
 def notice(message: str) -> None:
     """Say in one line what was rebuilt from what."""
-    warnings.warn(message, stacklevel=3)
+    warnings.warn(message, Notice, stacklevel=3)
 
 
 # --- writing ---
