@@ -379,7 +379,8 @@ def test_a_notice_of_what_was_rebuilt_shows_as_one_line_and_other_warnings_as_us
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             notice("ticket.keras is missing; exported the ticket again from state.npz")
-            warnings.warn("something else", UserWarning, stacklevel=1)  # to pytest, as usual
+            with pytest.warns(UserWarning, match="something else"):  # the usual path
+                warnings.warn("something else", UserWarning, stacklevel=1)
     finally:
         warnings.showwarning = original
     lines = capsys.readouterr().err.splitlines()
