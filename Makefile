@@ -58,7 +58,7 @@ report: setup
 		LTHNB_HEADLESS=1 $(BIN)/papermill notebooks/$$notebook.ipynb \
 			$(REPORTS)/$$notebook.ipynb -f $(PARAMS) -k python3 --cwd . --no-progress-bar \
 			--log-level WARNING || exit 1; \
-		$(BIN)/jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$notebook.ipynb || exit 1; \
+		$(BIN)/python -m lthnb.report.render $(REPORTS)/$$notebook.ipynb || exit 1; \
 	done
 	@echo "reports: $(REPORTS)/*.html"
 
@@ -73,7 +73,7 @@ sweep: setup
 	@echo "== 05_plot ($(PARAMS))"
 	@LTHNB_HEADLESS=1 $(BIN)/papermill notebooks/05_plot.ipynb $(REPORTS)/05_plot.ipynb \
 		-f $(PARAMS) -k python3 --cwd . --no-progress-bar --log-level WARNING
-	@$(BIN)/jupyter nbconvert --to html --log-level WARN $(REPORTS)/05_plot.ipynb \
+	@$(BIN)/python -m lthnb.report.render $(REPORTS)/05_plot.ipynb \
 		$(REPORTS)/04_train_trial_*.ipynb
 	@echo "reports: $(REPORTS)/*.html"
 
