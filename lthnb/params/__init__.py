@@ -10,6 +10,7 @@ from lthnb.params.schema import (
     RESUMABLE_PARAMETERS,
     Params,
     ParamsError,
+    default_values,
     network_defaults,
     parameter_help,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "RESUMABLE_PARAMETERS",
     "Params",
     "ParamsError",
+    "default_values",
     "load_params",
     "network_defaults",
     "parameter_help",

@@ -332,3 +332,11 @@ def parameter_help() -> list[tuple[str, Any, str]]:
 def network_defaults(arch: Any) -> dict[str, Any]:
     """The values `arch`'s recipe sets where the schema's (LeNet's) differ; {} for unknown names."""
     return dict(NETWORKS[arch].defaults) if isinstance(arch, str) and arch in NETWORKS else {}
+
+
+def default_values(arch: Any) -> dict[str, Any]:
+    """Every parameter's value where a params source names only `arch`: the network's recipe,
+    then the schema's defaults (what a run folder older than a parameter had for it)."""
+    recipe = network_defaults(arch)
+    named = {"arch": arch} if isinstance(arch, str) and arch in NETWORKS else {}
+    return {**Params().to_dict(), **named, **recipe}

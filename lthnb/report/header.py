@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from lthnb.params import Params, load_params
+from lthnb.params import Params, default_values
 from lthnb.params.sync import yaml_value
 
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization")
@@ -49,7 +49,7 @@ class RunHeader:
 
 def changed_parameters(params: Params) -> dict[str, object]:
     """The parameters whose value differs from what the network's recipe and the schema give."""
-    baseline = load_params({"arch": params.arch}).to_dict()
+    baseline = default_values(params.arch)
     return {key: value for key, value in params.to_dict().items() if baseline[key] != value}
 
 

@@ -13,8 +13,8 @@ from lthnb.params import (
     REMOVED_PARAMETERS,
     RESUMABLE_PARAMETERS,
     Params,
+    default_values,
     load_params,
-    network_defaults,
 )
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.tables import RunFolderError, notice, read_yaml_mapping, write_text
@@ -75,7 +75,7 @@ def _check_same_params(path: Path, stored: dict, params: Params) -> None:
         )
     current = params.to_dict()
     # a parameter newer than the folder had its default there (its network's recipe first)
-    defaults = {**Params().to_dict(), **network_defaults(stored.get("arch"))}
+    defaults = default_values(stored.get("arch"))
     differences = [
         f"{key}: {stored.get(key, defaults[key])!r} there, {current[key]!r} now"
         for key in current
