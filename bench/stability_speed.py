@@ -26,8 +26,10 @@ import tensorflow as tf  # noqa: E402
 
 from lthnb.analysis.stability import COPY_EVAL_EVERY, alpha_grid, evaluate_path, train_images  # noqa: E402
 from lthnb.data.loaders import load_dataset  # noqa: E402
-from lthnb.nets.models import build_model, kernel_sizes, layer_kinds  # noqa: E402
-from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
+from lthnb.nets.build import build_model  # noqa: E402
+from lthnb.nets.names import kernels_of  # noqa: E402
+from lthnb.nets.prunable import kernel_sizes, layer_kinds  # noqa: E402
+from lthnb.nets.weights import get_weights  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
 from lthnb.pruning.masks import dense_masks, prune_layerwise, total_percent_remaining  # noqa: E402
 from lthnb.pruning.schedule import keep_counts, layer_rates  # noqa: E402
@@ -68,7 +70,7 @@ def main() -> None:
     data = DataTensors.from_splits(splits)
     template = build_model(params, splits.input_shape, splits.num_classes, 0)
     first, second = get_weights(template), get_weights(build_model(params, (28, 28, 1), 10, 1))
-    kernels = kernels_of(first)
+    kernels = kernels_of(first, layer_kinds(template))
     sizes, rates = kernel_sizes(template), layer_rates(layer_kinds(template), params)
     short = params.replace(  # the ks beyond the short budget are scaled to, not trained
         iterations=SHORT_BUDGET, eval_every=COPY_EVAL_EVERY, stability_rewind_iterations=[0]

@@ -40,8 +40,10 @@ import tf_keras  # noqa: E402
 from conv_options import report as conv_options_report  # noqa: E402
 
 from lthnb.data.loaders import Splits, load_dataset  # noqa: E402
-from lthnb.nets.models import build_model  # noqa: E402
-from lthnb.nets.weights import get_weights, kernels_of  # noqa: E402
+from lthnb.nets.build import build_model  # noqa: E402
+from lthnb.nets.names import kernels_of  # noqa: E402
+from lthnb.nets.prunable import layer_kinds  # noqa: E402
+from lthnb.nets.weights import get_weights  # noqa: E402
 from lthnb.params import load_params  # noqa: E402
 from lthnb.pruning.masks import dense_masks, prune_layerwise  # noqa: E402
 from lthnb.training.clock import steps_per_epoch  # noqa: E402
@@ -117,7 +119,7 @@ def training_gflop_per_image(model: tf_keras.Model) -> float:
 
 
 def half_masks(model: tf_keras.Model) -> dict[str, np.ndarray]:
-    kernels = kernels_of(get_weights(model))
+    kernels = kernels_of(get_weights(model), layer_kinds(model))
     keep = {name: kernel.size // 2 for name, kernel in kernels.items()}
     return prune_layerwise(kernels, {n: np.ones_like(k) for n, k in kernels.items()}, keep)
 
@@ -157,7 +159,9 @@ def engine_epoch(params, template, data: DataTensors, size: int, pruned: bool, e
     epoch = steps_per_epoch(data.train_size, params.batch_size)
     params = params.replace(iterations=epoch, eval_every=min(eval_every, epoch))
     weights = get_weights(template)
-    masks = half_masks(template) if pruned else dense_masks(kernels_of(weights))
+    masks = (
+        half_masks(template) if pruned else dense_masks(kernels_of(weights, layer_kinds(template)))
+    )
     jobs = [NetworkJob(weights, masks, seed) for seed in range(size)]
     engine = Engine(params, template, data)
 

@@ -11,9 +11,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from lthnb.nets.names import masked
 from lthnb.nets.tfmot import mask_variables, set_masks
 from lthnb.nets.tfmot import wrap_for_pruning as wrap
-from lthnb.nets.weights import get_weights, masked, set_weights
+from lthnb.nets.weights import get_weights, set_weights
 from lthnb.params import Params
 from lthnb.training.clock import BatchStream, batch_bounds, learning_rate, pause_points
 from lthnb.training.engine import DataTensors, NetworkJob, UnitOutcome, should_stop

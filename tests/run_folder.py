@@ -16,8 +16,10 @@ import pandas as pd
 import tf_keras
 import yaml
 
-from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
-from lthnb.nets.weights import get_weights, kernels_of, masked, set_weights
+from lthnb.nets.build import build_model
+from lthnb.nets.names import kernels_of, masked
+from lthnb.nets.prunable import kernel_sizes, layer_kinds
+from lthnb.nets.weights import get_weights, set_weights
 from lthnb.params import Params
 from lthnb.pruning.masks import (
     dense_masks,
@@ -65,8 +67,8 @@ def _write_trial(params: Params, trial: int, rewind: bool) -> tuple[list[dict], 
     if rewind:  # θk: the weights some iterations into round 0
         start = {key: value + rng.normal(0, 0.01, value.shape).astype(value.dtype)
                  for key, value in theta0.items()}  # fmt: skip
-    masks = dense_masks(kernels_of(theta0))
-    trained = kernels_of(theta0)
+    masks = dense_masks(kernels_of(theta0, sizes))
+    trained = kernels_of(theta0, sizes)
     rounds, evaluations, completed = [], [], []
     for round_index in range(params.rounds + 1):
         if round_index:
@@ -74,7 +76,7 @@ def _write_trial(params: Params, trial: int, rewind: bool) -> tuple[list[dict], 
         final = masked(
             {k: v + rng.normal(0, 0.05, v.shape).astype(v.dtype) for k, v in start.items()}, masks
         )
-        write_round_record(paths.round_record(round_index), masks, kernels_of(final))
+        write_round_record(paths.round_record(round_index), masks, kernels_of(final, masks))
         for kind in ("ticket", "reinit") if round_index else ("ticket",):
             unit = {"trial": trial, "round": round_index, "kind": kind}
             rounds.append(_round_row(unit, masks, round_index))
@@ -85,7 +87,7 @@ def _write_trial(params: Params, trial: int, rewind: bool) -> tuple[list[dict], 
                 for step in EVALUATIONS
             ]  # fmt: skip
             completed.append(TrialState.unit(round_index, kind))
-        trained = kernels_of(final)
+        trained = kernels_of(final, masks)
     state = TrialState(theta0=theta0, masks=masks, trained_kernels=trained,
                        rewind=start if rewind else None, completed=completed)  # fmt: skip
     save_state(paths.state, state)

@@ -9,9 +9,11 @@ import pytest
 import tf_keras
 from oracle import TfmotOracle
 
-from lthnb.nets.models import build_model
+from lthnb.nets.build import build_model
+from lthnb.nets.names import kernels_of, masked
+from lthnb.nets.prunable import layer_kinds
 from lthnb.nets.tfmot import set_masks, wrap_for_pruning
-from lthnb.nets.weights import get_weights, kernels_of, masked
+from lthnb.nets.weights import get_weights
 from lthnb.pruning.masks import prune_layerwise
 from lthnb.training.engine import DataTensors, Engine, NetworkJob, should_stop
 from lthnb.training.stack import NetworkStack
@@ -19,8 +21,9 @@ from lthnb.training.stack import NetworkStack
 
 def _job(params, splits, seed, fraction=0.5) -> NetworkJob:
     """A network drawn from `seed` with `fraction` of each layer's kernel kept (random mask)."""
-    weights = get_weights(build_model(params, splits.input_shape, 10, seed))
-    kernels = kernels_of(weights)
+    model = build_model(params, splits.input_shape, 10, seed)
+    weights = get_weights(model)
+    kernels = kernels_of(weights, layer_kinds(model))
     scores = np.random.default_rng(seed).random
     keep = {name: int(kernel.size * fraction) for name, kernel in kernels.items()}
     masks = prune_layerwise(
@@ -278,6 +281,6 @@ def test_dense_kernels_skip_the_mask_multiply(tiny_params, tiny_splits):
     pruned = _job(tiny_params, tiny_splits, 1, fraction=0.5)
     runner = _engine(tiny_params, tiny_splits).runner(2)
     runner.start([dense, dense])
-    assert runner.pruned_kernels == (False, False, False)
+    assert runner.pruned_weights == (False, False, False)
     runner.start([dense, pruned])
-    assert runner.pruned_kernels == (True, True, True)
+    assert runner.pruned_weights == (True, True, True)

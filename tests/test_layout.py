@@ -15,17 +15,17 @@ PACKAGE = REPO / "lthnb"
 # Bottom to top. A module may import its own folder and any folder of a lower layer; the
 # registries at the bottom are declarative, so params can read them without TensorFlow.
 LAYERS = {
-    "controls": 0,
     "data": 0,
     "nets": 0,
     "pruning": 0,
-    "params": 1,
-    "notebook": 2,
-    "runs": 2,
-    "training": 3,
-    "lottery": 4,
-    "analysis": 5,
-    "report": 6,
+    "controls": 1,  # a control's start reads weights by the names lthnb.nets.names defines
+    "params": 2,
+    "notebook": 3,
+    "runs": 3,
+    "training": 4,
+    "lottery": 5,
+    "analysis": 6,
+    "report": 7,
 }
 MAX_MODULE_LINES = 380  # "about 350": a module past it has two jobs to split
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import tf_keras
 
-from lthnb.nets.models import build_model, kernel_sizes, layer_kinds, layer_table, prunable_layers
+from lthnb.nets.build import build_model
+from lthnb.nets.prunable import kernel_sizes, layer_kinds, layer_table
 from lthnb.params import Params, ParamsError, load_params
 
 MNIST_SHAPE = (28, 28, 1)
@@ -25,6 +26,11 @@ PAPER_TOTALS = {
     "conv4": (CIFAR_SHAPE, [256, 256], 2_425_930),
     "conv6": (CIFAR_SHAPE, [256, 256], 2_262_602),
 }
+
+
+def prunable_layers(model) -> dict:
+    """The prunable layers by name (each of the paper's networks prunes its layers' kernels)."""
+    return {name: model.get_layer(name) for name in layer_kinds(model)}
 
 
 def build(arch: str, seed: int = 0, **changes) -> tuple[Params, tf_keras.Model]:
@@ -128,6 +134,7 @@ def test_layer_table_rows_and_columns() -> None:
     assert isinstance(table, pd.DataFrame)
     assert list(table.columns) == [
         "layer",
+        "type",
         "kind",
         "output_shape",
         "weights",
@@ -249,11 +256,10 @@ def test_the_paper_params_files_agree_with_their_networks_recipe(arch: str) -> N
 def test_a_network_registered_at_run_time_is_a_valid_arch_and_builds() -> None:
     from lthnb.nets.registry import NETWORKS, Network, register_network
 
-    def tiny(params: Params, num_classes: int, seed: int) -> list:
-        return [
-            tf_keras.layers.Flatten(name="flatten"),
-            tf_keras.layers.Dense(num_classes, name="output"),
-        ]
+    def tiny(params: Params, input_shape: tuple, num_classes: int, seed: int) -> tf_keras.Model:
+        inputs = tf_keras.Input(shape=input_shape)
+        flat = tf_keras.layers.Flatten(name="flatten")(inputs)
+        return tf_keras.Model(inputs, tf_keras.layers.Dense(num_classes, name="output")(flat))
 
     register_network(Network("tiny_test_net", "one dense layer", tiny, {"dense_units": []}))
     try:
@@ -265,5 +271,5 @@ def test_a_network_registered_at_run_time_is_a_valid_arch_and_builds() -> None:
             register_network(Network("tiny_test_net", "again", tiny))
     finally:
         del NETWORKS["tiny_test_net"]
-    with pytest.raises(ParamsError, match="arch: 'tiny_test_net' is not allowed; use one of lenet"):
+    with pytest.raises(ParamsError, match="arch: 'tiny_test_net' is neither a registered network"):
         load_params(arch="tiny_test_net")

@@ -48,8 +48,9 @@ def assert_well_typed(params: Params) -> None:
             assert type(value) is list and all(type(v) is item_type for v in value), (name, value)
         elif isinstance(hint, type):
             assert type(value) is hint, (name, value)
-        else:  # str | None
-            assert value is None or type(value) is str, (name, value)
+        else:  # str | None, int | None
+            allowed = [t for t in typing.get_args(hint) if t is not type(None)]
+            assert value is None or type(value) in allowed, (name, value)
         if type(value) is float:
             assert math.isfinite(value), (name, value)
 
@@ -310,7 +311,8 @@ def test_a_wrong_type_names_key_value_and_expected_type(
         (
             "arch",
             "vgg",
-            r"^arch: 'vgg' is not allowed; use one of lenet \| conv2 \| conv4 \| conv6",
+            r"^arch: 'vgg' is neither a registered network \(lenet, conv2, conv4, conv6, resnet20, "
+            r".*\) nor a builder written as 'package\.module:function'",
         ),
         (
             "dataset",

@@ -38,7 +38,7 @@ from lthnb.analysis.stability_tables import (
 )
 from lthnb.data.loaders import Splits
 from lthnb.lottery.experiment import run_experiment
-from lthnb.nets.models import build_model
+from lthnb.nets.build import build_model
 from lthnb.nets.weights import get_weights
 from lthnb.params import Params, ParamsError, load_params
 from lthnb.report import reproduction, stability_figures

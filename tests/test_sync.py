@@ -116,7 +116,7 @@ def test_values_keep_their_text_as_written() -> None:
     for entry in ("\nrounds: 3  # few\n", "\nlearning_rate: 2.0e-4\n", "\ncontrols:\n  - reinit\n"):
         assert entry in rendered
     cell = render_parameters_cell("learning_rate = 1.2e-3\narch = 'lenet'", parameters)
-    assert cell.startswith("arch = 'lenet'  # network: ")
+    assert cell.startswith("arch = 'lenet'  # lenet, conv2")
     assert "\nlearning_rate = 1.2e-3  # optimizer learning rate\n" in cell
 
 

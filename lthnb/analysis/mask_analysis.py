@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lthnb.nets.names import kernels_of
 from lthnb.pruning.masks import format_percent, percent_remaining, total_percent_remaining
 from lthnb.runs.folder import read_run_params
 from lthnb.runs.paths import RunPaths
@@ -79,7 +80,7 @@ def read_trials(run_dir: str | Path) -> list[TrialRecords]:
         start = state.theta0 if state.rewind is None else state.rewind
         masks = {r: record[0] for r, record in records.items()}
         name = "θ0" if state.rewind is None else "θk"
-        kernels = {layer: start[f"{layer}/kernel"] for layer in masks[rounds[0]]}
+        kernels = kernels_of(start, masks[rounds[0]])
         trained = {r: record[1] for r, record in records.items()}
         trials.append(TrialRecords(trial, kernels, name, masks, trained))
     return trials

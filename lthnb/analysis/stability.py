@@ -35,8 +35,9 @@ from lthnb.analysis.stability_tables import POINT_COLUMNS, StabilityBook, Unit, 
 from lthnb.controls.kinds import TICKET
 from lthnb.data.loaders import Splits
 from lthnb.lottery.experiment import load_data, unit_seed
-from lthnb.nets.models import build_model
-from lthnb.nets.weights import Weights, kernels_of, masked
+from lthnb.nets.build import build_model
+from lthnb.nets.names import Weights, kernels_of, masked
+from lthnb.nets.prunable import layer_kinds
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
 from lthnb.pruning.masks import dense_masks, total_percent_remaining
@@ -115,8 +116,11 @@ def rewind_points(
     budget = dataclasses.replace(
         params, iterations=k, eval_every=min(params.eval_every, k), early_stopping=False
     )
+    prunable = layer_kinds(template)
     jobs = [
-        NetworkJob(weights, dense_masks(kernels_of(weights)), unit_seed(params, trial, 0, TICKET))
+        NetworkJob(
+            weights, dense_masks(kernels_of(weights, prunable)), unit_seed(params, trial, 0, TICKET)
+        )
         for trial, weights in theta0.items()
     ]
     outcomes = Engine(budget, template, data).train(jobs)

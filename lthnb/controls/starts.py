@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lthnb.nets.names import weight_key
+
 Arrays = dict[str, np.ndarray]
 
 
@@ -37,7 +39,7 @@ def reshuffled(
     """The survivors' starting values permuted among the survivors' positions, per layer."""
     weights = {key: value.copy() for key, value in start.items()}
     for name, mask in masks.items():
-        kernel = weights[f"{name}/kernel"]
+        kernel = weights[weight_key(name, weights)]
         kept = mask > 0
         kernel[kept] = rng.permutation(kernel[kept])
     return weights
@@ -51,7 +53,7 @@ def same_sign(
     """Fresh magnitudes (from the network's initialiser) with each starting weight's sign."""
     weights = {key: value.copy() for key, value in start.items()}
     for name in masks:
-        key = f"{name}/kernel"
+        key = weight_key(name, start)
         sign = np.where(start[key] < 0, -1.0, 1.0).astype(start[key].dtype)
         weights[key] = sign * np.abs(fresh[key])
     return weights

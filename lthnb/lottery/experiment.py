@@ -22,9 +22,10 @@ import tf_keras
 
 from lthnb.controls.kinds import TICKET, control_of, kind_of
 from lthnb.data.loaders import Splits, load_dataset
-from lthnb.nets.models import build_model, kernel_sizes, layer_kinds
-from lthnb.nets.tfmot import export_stripped, set_masks, wrap_for_pruning
-from lthnb.nets.weights import get_weights, kernels_of, masked, set_weights
+from lthnb.nets.build import build_model
+from lthnb.nets.names import kernels_of, masked, weight_key
+from lthnb.nets.prunable import kernel_sizes, layer_kinds, prunable_weights
+from lthnb.nets.weights import deflated_size, get_weights, model_variables, save_network
 from lthnb.notebook.progress import advance_to, iterations_bar, progress_bar
 from lthnb.params import Params
 from lthnb.pruning.masks import (
@@ -103,9 +104,16 @@ class Experiment:
         # One engine serves every round (one compiled chunk per stack size): new models per
         # unit would be traced again and again, and TensorFlow keeps every trace.
         self.engine = Engine(params, self.build(params.seed), self.data)
-        self.model = wrap_for_pruning(self.build(params.seed))  # for shapes and the export
+        self.model = self.build(params.seed)  # for shapes and the export
         self.kinds = layer_kinds(self.model)
         self.sizes = kernel_sizes(self.model)
+        # trainable weights that are never pruned: biases, batch norm's gamma and beta
+        pruned = {weight.weight for weight in prunable_weights(self.model).values()}
+        self.unpruned_total = sum(
+            int(variable.shape.num_elements())
+            for name, variable in model_variables(self.model).items()
+            if variable.trainable and name not in pruned
+        )
         self.rates = layer_rates(self.kinds, params)
 
     def build(self, seed: int) -> tf_keras.Model:
@@ -180,8 +188,8 @@ class Experiment:
 
     def _initial_state(self, trial: int) -> TrialState:
         theta0 = get_weights(self.build(self.params.seed + trial))
-        masks = dense_masks(kernels_of(theta0))
-        return TrialState(theta0=theta0, masks=masks, trained_kernels=kernels_of(theta0))
+        kernels = kernels_of(theta0, self.kinds)
+        return TrialState(theta0=theta0, masks=dense_masks(kernels), trained_kernels=kernels)
 
     def _ticket_masks(self, round_index: int, book: TrialBooks) -> dict[str, np.ndarray]:
         """The round's ticket masks: new ones, or the saved ones where its ticket is done."""
@@ -280,11 +288,11 @@ class Experiment:
         round_index = unit["round"]
         if unit["kind"] == TICKET:
             write_round_record(
-                paths.round_record(round_index), masks, kernels_of(outcome.final_weights)
+                paths.round_record(round_index), masks, kernels_of(outcome.final_weights, masks)
             )
             state.masks = masks
             if round_index == 0 or self.params.pruning_method == "iterative":
-                state.trained_kernels = kernels_of(outcome.final_weights)
+                state.trained_kernels = kernels_of(outcome.final_weights, masks)
             if round_index == 0 and outcome.rewind_weights is not None:
                 state.rewind = outcome.rewind_weights
             if outcome.diverged:
@@ -294,14 +302,14 @@ class Experiment:
 
     def _round_row(self, unit: dict, masks, outcome: UnitOutcome) -> dict:
         kernel_total = sum(mask.size for mask in masks.values())
-        bias_total = sum(v.size for k, v in outcome.final_weights.items() if k.endswith("/bias"))
+        other_total = self.unpruned_total
         kept = sum(int(mask.sum()) for mask in masks.values())
         return {
             **unit,
             "percent_remaining": total_percent_remaining(masks),
             "percent_remaining_with_biases": 100.0
-            * (kept + bias_total)
-            / (kernel_total + bias_total),
+            * (kept + other_total)
+            / (kernel_total + other_total),
             "weights_remaining": kept,
             **{f"remaining_{name}": value for name, value in percent_remaining(masks).items()},
             "start_iteration": outcome.start_iteration,
@@ -315,7 +323,7 @@ class Experiment:
         }
 
     def _export_ticket(self, book: TrialBooks) -> None:
-        """Save the final ticket: rewound weights times the last mask, wrappers stripped;
+        """Save the final ticket: the network with the rewound weights times the last mask;
         again when the run grew by rounds since the last export, and when a ticket file is
         missing or damaged (the state holds all it needs)."""
         state, paths = book.state, book.paths
@@ -327,10 +335,9 @@ class Experiment:
         if info is not None and info["round"] == last_round:
             return
         start = state.rewind if state.rewind is not None else state.theta0
-        set_weights(self.model, masked(start, state.masks))
-        set_masks(self.model, state.masks)
         with atomic_path(paths.ticket) as temporary:
-            zipped = export_stripped(self.model, temporary)
+            save_network(self.model, masked(start, state.masks), temporary)
+            zipped = deflated_size(temporary)
         write_arrays(paths.ticket_masks, state.masks)
         write_ticket_info(
             paths.ticket_info,
@@ -347,7 +354,7 @@ class Experiment:
 def _check_pruned_are_zero(weights, masks) -> None:
     """Guard the core invariant: a pruned weight is exactly 0 after training."""
     for name, mask in masks.items():
-        if np.any(weights[f"{name}/kernel"][mask == 0] != 0):
+        if np.any(weights[weight_key(name, weights)][mask == 0] != 0):
             raise RuntimeError(f"layer {name}: pruned weights became non-zero during training")
 
 

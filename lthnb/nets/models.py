@@ -1,17 +1,14 @@
-"""The paper's networks, built with tf_keras from the parameters and the data's shape.
+"""The 2019 paper's networks (LeNet-300-100, Conv-2/4/6) as tf_keras builders.
 
 Layers get stable names (conv1.., dense1.., output) so masks, tables and state files can refer
-to them, and each prunable layer has a kind (conv / dense / output) that selects its rate.
+to them across lthnb versions.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import tf_keras
-
-from lthnb.nets.registry import network
 
 if TYPE_CHECKING:
     from lthnb.params import Params
@@ -22,7 +19,6 @@ CONV_BLOCKS: dict[str, list[int | str]] = {
     "conv4": [64, 64, POOL, 128, 128, POOL],
     "conv6": [64, 64, POOL, 128, 128, POOL, 256, 256, POOL],
 }
-PRUNABLE_TYPES = (tf_keras.layers.Dense, tf_keras.layers.Conv2D)
 
 
 def _initializer(params: Params, seed: int, layer_index: int) -> tf_keras.initializers.Initializer:
@@ -86,75 +82,38 @@ def _dense_head(params: Params, num_classes: int, seed: int) -> list[tf_keras.la
     return layers
 
 
-def lenet(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
-    return _dense_head(params, num_classes, seed)
+def _sequential(
+    params: Params, input_shape: tuple[int, ...], layers: list[tf_keras.layers.Layer]
+) -> tf_keras.Sequential:
+    return tf_keras.Sequential([tf_keras.Input(shape=input_shape), *layers], name=params.arch)
 
 
-def _conv_net(params: Params, arch: str, num_classes: int, seed: int) -> list:
-    return _conv_layers(params, CONV_BLOCKS[arch], seed) + _dense_head(params, num_classes, seed)
-
-
-def conv2(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
-    return _conv_net(params, "conv2", num_classes, seed)
-
-
-def conv4(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
-    return _conv_net(params, "conv4", num_classes, seed)
-
-
-def conv6(params: Params, num_classes: int, seed: int) -> list[tf_keras.layers.Layer]:
-    return _conv_net(params, "conv6", num_classes, seed)
-
-
-def build_model(
+def lenet(
     params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
 ) -> tf_keras.Sequential:
-    """The network of `params.arch`, outputting logits, with weights drawn from `seed`."""
-    layers = network(params.arch).layers_builder()(params, num_classes, seed)
-    model = tf_keras.Sequential([tf_keras.Input(shape=input_shape), *layers], name=params.arch)
-    return model
+    return _sequential(params, input_shape, _dense_head(params, num_classes, seed))
 
 
-def layer_kind(layer: tf_keras.layers.Layer) -> str | None:
-    """conv / dense / output for prunable layers, None for the rest."""
-    if isinstance(layer, tf_keras.layers.Conv2D):
-        return "conv"
-    if isinstance(layer, tf_keras.layers.Dense):
-        return "output" if layer.name == "output" else "dense"
-    return None
+def _conv_net(
+    params: Params, arch: str, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> tf_keras.Sequential:
+    layers = _conv_layers(params, CONV_BLOCKS[arch], seed) + _dense_head(params, num_classes, seed)
+    return _sequential(params, input_shape, layers)
 
 
-def prunable_layers(model: tf_keras.Model) -> dict[str, tf_keras.layers.Layer]:
-    """Prunable layers by name, in order; wrapped layers are unwrapped."""
-    inner = [getattr(layer, "layer", layer) for layer in model.layers]
-    return {layer.name: layer for layer in inner if layer_kind(layer) is not None}
+def conv2(
+    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> tf_keras.Sequential:
+    return _conv_net(params, "conv2", input_shape, num_classes, seed)
 
 
-def layer_kinds(model: tf_keras.Model) -> dict[str, str]:
-    return {name: layer_kind(layer) for name, layer in prunable_layers(model).items()}
+def conv4(
+    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> tf_keras.Sequential:
+    return _conv_net(params, "conv4", input_shape, num_classes, seed)
 
 
-def kernel_sizes(model: tf_keras.Model) -> dict[str, int]:
-    """Number of kernel weights (the prunable ones) per prunable layer."""
-    return {
-        name: int(layer.kernel.shape.num_elements())
-        for name, layer in prunable_layers(model).items()
-    }
-
-
-def layer_table(model: tf_keras.Model, rates: dict[str, float]) -> pd.DataFrame:
-    """One row per layer: kind, output shape, weights, prunable weights and pruning rate."""
-    rows = []
-    for layer in model.layers:
-        kind = layer_kind(layer)
-        rows.append(
-            {
-                "layer": layer.name,
-                "kind": kind or "-",
-                "output_shape": tuple(layer.output_shape[1:]),
-                "weights": layer.count_params(),
-                "prunable_weights": int(layer.kernel.shape.num_elements()) if kind else 0,
-                "rate": rates.get(layer.name, 0.0),
-            }
-        )
-    return pd.DataFrame(rows)
+def conv6(
+    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
+) -> tf_keras.Sequential:
+    return _conv_net(params, "conv6", input_shape, num_classes, seed)

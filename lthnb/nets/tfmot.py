@@ -1,18 +1,15 @@
-"""lthnb's masks held in a network by tfmot's pruning wrappers, and the export of a ticket.
+"""lthnb's masks held in a network by tfmot's pruning wrappers: the tests' oracle.
 
 tfmot's `prune_low_magnitude` wrapper multiplies each kernel by its mask variable before every
 training forward pass. lthnb computes the masks itself (from the trained weights of the previous
 round), so the wrappers get a schedule that never updates a mask: tfmot only holds them. The
-product uses the wrappers to export a ticket (`strip_pruning`); the tests train through them as
-the oracle the engine is compared with.
+tests train through them as the oracle the engine is compared with. The exported ticket is
+the plain network (lthnb.nets.weights.save_network): its weights are masked already.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +31,7 @@ class FixedMaskSchedule(tfmot.sparsity.keras.PruningSchedule):
 
 
 def wrap_for_pruning(model: tf_keras.Model) -> tf_keras.Model:
-    """Wrap every Dense/Conv2D layer so its kernel is multiplied by a mask while training."""
+    """Wrap every prunable layer so its weight is multiplied by a mask while training."""
     wrapped = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=FixedMaskSchedule())
     for layer in wrapped.layers:
         if isinstance(layer, PruneLowMagnitude):
@@ -65,16 +62,3 @@ def set_masks(model: tf_keras.Model, masks: Mapping[str, np.ndarray]) -> None:
     for name, (kernel, mask) in mask_variables(model).items():
         mask.assign(masks[name].astype(np.float32))
         kernel.assign(kernel * mask)
-
-
-def export_stripped(model: tf_keras.Model, path: Path) -> int:
-    """Save the bare network (wrappers stripped, .keras format); return its deflated size."""
-    stripped = tfmot.sparsity.keras.strip_pruning(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name("tmp." + path.name)
-    stripped.save(temporary)
-    temporary.replace(path)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.write(path, arcname=path.name)
-    return buffer.getbuffer().nbytes

@@ -9,13 +9,15 @@ checked, so a network registered at run time is accepted.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lthnb.controls.kinds import CONTROLS
 from lthnb.data.registry import DATASETS, dataset_source_problem
-from lthnb.nets.registry import NETWORKS
+from lthnb.nets.registry import NETWORKS, network_problem
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 NORMALIZATIONS = ("unit", "per_channel")
@@ -23,6 +25,15 @@ AUGMENTATIONS = ("crop", "flip")  # lthnb.training.inputs applies them
 # Seeds reach tf.random as seed * 1000 + layer, which must fit in an int64; 2**31 - 1 is the
 # usual ceiling for seeds and leaves plenty of room.
 MAX_SEED = 2**31 - 1
+
+
+def _grouped(names: Iterable[str]) -> str:
+    """'lenet, conv2/4/6, resnet20/56/110': the names, those that differ by a number as one."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        stem, number = re.fullmatch(r"(.*?)(\d*)", name).groups()
+        groups.setdefault(stem, []).append(number)
+    return ", ".join(stem + "/".join(numbers) for stem, numbers in groups.items())
 
 
 class ParamsError(ValueError):
@@ -54,9 +65,10 @@ class Params:
 
     arch: str = _param(
         "lenet",
-        f"network: {' | '.join(NETWORKS)}",
-        "each brings its paper's recipe for the keys the params leave out (below)",
-        choices=NETWORKS,
+        f"{_grouped(NETWORKS)} or your package.module:function",
+        "each registered one brings its paper's recipe for the keys the params leave out "
+        "(below); a builder is (params, input_shape, num_classes, seed) -> tf_keras.Model",
+        problem=network_problem,
     )
     dataset: str = _param(
         "mnist",
@@ -149,6 +161,13 @@ class Params:
         "the output layer is sized by the data",
         item_minimum=1,
     )
+    width: int | None = _param(
+        None,
+        "ResNet: channels of the first stage; null: the network's own (16)",
+        "open_lth's cifar_resnet_20_64 is resnet20 with width 64; the other stages double it",
+        minimum=1,
+        maximum=1024,
+    )
     use_bias: bool = _param(True, "layers have biases (never pruned)")
     dropout: float = _param(
         0.0,
@@ -237,6 +256,14 @@ class Params:
         minimum=2,
         resumable=True,
     )
+    stability_batch_norm: str = _param(
+        "recompute",
+        "07: batch norm statistics on a path: recompute | interpolate",
+        "recompute: from training batches at every alpha, as interpolated statistics do not "
+        "describe the interpolated network; interpolate: mixed like the weights",
+        choices=("recompute", "interpolate"),
+        resumable=True,
+    )
     validation_size: int = _param(
         5000,
         "training images held out for validation",
@@ -289,7 +316,8 @@ class Params:
     @property
     def run_dir(self) -> Path:
         """Where the run's files go: `output_dir`, or `runs/<arch>` by default."""
-        return Path(self.output_dir) if self.output_dir else Path("runs") / self.arch
+        folder = self.arch.replace(":", ".")  # a user's builder "package.module:function"
+        return Path(self.output_dir) if self.output_dir else Path("runs") / folder
 
     @property
     def selected_trials(self) -> list[int]:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from lthnb.analysis.statistics import controls_in
 from lthnb.controls.kinds import TICKET
+from lthnb.nets.names import weight_key
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.reader import read_round, recorded_rounds
 from lthnb.runs.state import TrialState, load_state, read_exported_ticket
@@ -77,7 +78,7 @@ def rewind_start(state: TrialState) -> tuple[str, dict[str, np.ndarray]]:
 
 
 def ticket_weights(path: Path) -> dict[str, np.ndarray]:
-    """Kernels and biases of an exported ticket (`<layer>/kernel`, `<layer>/bias`)."""
+    """Every weight of an exported ticket by name (`<layer>/kernel`, `<layer>/bias`, ...)."""
     import tf_keras  # TensorFlow only where a ticket is read
 
     from lthnb.nets.weights import get_weights
@@ -109,7 +110,8 @@ def rewind_check(run_dir: str | Path, trial: int, round_index: int) -> pd.DataFr
     rows = []
     for name, mask in record.masks.items():
         kept = mask.astype(bool)
-        kernel, initial = ticket[f"{name}/kernel"], start[f"{name}/kernel"]
+        key = weight_key(name, start)
+        kernel, initial = ticket[key], start[key]
         bias = f"{name}/bias"
         rows.append(
             {

@@ -14,7 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lthnb.data.loaders import Splits, dataset_info
-from lthnb.nets.models import build_model, layer_kinds, layer_table
+from lthnb.nets.build import build_model
+from lthnb.nets.prunable import layer_kinds, layer_table
 from lthnb.params import Params
 from lthnb.pruning.schedule import layer_rates, schedule_table, schedule_totals
 from lthnb.report.figures import layer_style, log_percent_axis

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lthnb.nets.names import kernels_of
 from lthnb.runs.folder import stored_params
 from lthnb.runs.merge import EVALUATION_COLUMNS
 from lthnb.runs.paths import RunPaths, TrialPaths
@@ -106,5 +107,5 @@ def read_round(
     if state is None:
         raise RunFolderError(f"{paths.state} does not exist; run 04_train for trial {trial} first")
     masks, trained = read_round_record(paths.round_record(round_index))
-    theta0 = {name: state.theta0[f"{name}/kernel"] for name in masks}
+    theta0 = kernels_of(state.theta0, masks)
     return RoundRecord(trial, round_index, masks, trained, theta0)

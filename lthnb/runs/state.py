@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lthnb.nets.names import weight_key
 from lthnb.runs.paths import TrialPaths
 from lthnb.runs.tables import (
     Arrays,
@@ -145,15 +146,20 @@ def _grouped(
 
 
 def _check_state_shapes(path: Path, groups: dict[str, Arrays], advice: str) -> None:
-    """Masks and trained kernels have the shapes of θ0's kernels, θk those of θ0."""
-    kernels = {
-        key.removesuffix("/kernel"): value.shape
-        for key, value in groups["theta0"].items()
-        if key.endswith("/kernel")
-    }
-    if not kernels:
+    """Masks and trained kernels have the shapes of the θ0 weights they mask, θk those of θ0."""
+    theta0 = groups["theta0"]
+    if not theta0:
         raise DamagedFile(f"{path} lacks its θ0 arrays", advice)
-    wrong = [group for group in ("masks", "trained_kernels") if _shapes(groups[group]) != kernels]
+    kernels = {
+        name: theta0[key].shape
+        for name in groups["masks"]
+        if (key := weight_key(name, theta0)) in theta0
+    }
+    wrong = [
+        group
+        for group in ("masks", "trained_kernels")
+        if not groups[group] or _shapes(groups[group]) != kernels
+    ]
     if groups["rewind"] and _shapes(groups["rewind"]) != _shapes(groups["theta0"]):
         wrong.append("rewind")
     if wrong:

@@ -15,6 +15,7 @@ validation and test images are never augmented.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -75,3 +76,27 @@ def _random_crop(images: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
     columns = offsets[:, 1:] + tf.range(width)[None, :]
     cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
     return tf.gather(cropped, columns, axis=2, batch_dims=1)
+
+
+@dataclass(frozen=True)
+class DataTensors:
+    """The splits as tensors, converted once per experiment."""
+
+    x_train: tf.Tensor
+    y_train: tf.Tensor
+    x_val: tf.Tensor
+    y_val: tf.Tensor
+    x_test: tf.Tensor
+    y_test: tf.Tensor
+
+    @classmethod
+    def from_splits(cls, splits, normalization: str = "unit") -> DataTensors:
+        """The splits' arrays, images normalised with the training split's statistics."""
+        images = [splits.x_train, splits.x_val, splits.x_test]
+        x_train, x_val, x_test = normalized(images, normalization, splits.x_train)
+        arrays = (x_train, splits.y_train, x_val, splits.y_val, x_test, splits.y_test)
+        return cls(*(tf.constant(array) for array in arrays))
+
+    @property
+    def train_size(self) -> int:
+        return int(self.x_train.shape[0])
