@@ -156,7 +156,7 @@ def test_a_stack_of_one_computes_what_keras_computes(tiny_params, tiny_splits, t
     model = _template(params, tiny_splits)
     job = _job(params, tiny_splits, 1)
     stack = NetworkStack(model, 1)
-    stack.load(0, job.weights, job.masks)
+    stack.load([job.weights], [job.masks])
     set_weights(model, masked(job.weights, job.masks))
     images = tiny_splits.x_train[:30]
     with tf.GradientTape(persistent=True) as tape:

@@ -60,9 +60,8 @@ def _assert_same_weights(ours, theirs, atol=0.0):
 def test_load_zeroes_pruned_weights_and_keeps_survivors_exact(tiny_params, tiny_splits):
     stack = NetworkStack(_template(tiny_params, tiny_splits), 3)
     jobs = [_job(tiny_params, tiny_splits, seed) for seed in range(3)]
-    for index, job in enumerate(jobs):
-        polluted = {key: value + 7.0 for key, value in job.weights.items()}  # no zeros anywhere
-        stack.load(index, polluted, job.masks)
+    polluted = [{key: value + 7.0 for key, value in job.weights.items()} for job in jobs]
+    stack.load(polluted, [job.masks for job in jobs])  # no zeros anywhere before the masks
     for index, job in enumerate(jobs):
         loaded = stack.weights(index)
         expected = masked({key: value + 7.0 for key, value in job.weights.items()}, job.masks)

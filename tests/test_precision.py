@@ -25,7 +25,7 @@ def test_bfloat16_stack_keeps_float32_weights_and_agrees_with_float32(
     logits = {}
     for dtype in (tf.float32, tf.bfloat16):
         stack = NetworkStack(template, 1, dtype)
-        stack.load(0, job.weights, job.masks)
+        stack.load([job.weights], [job.masks])
         assert all(variable.dtype == tf.float32 for variable in stack.variables)
         logits[dtype] = stack.logits(x, False, seeds)
         assert logits[dtype].dtype == tf.float32

@@ -13,3 +13,28 @@ def test_opens_with_the_demo_and_test_commands():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readme_builder_is_a_network_lthnb_trains(
+    tmp_path, monkeypatch, tiny_params, tiny_splits
+):
+    """The README's own builder, as a user would save it: a module on the path, named by arch."""
+    from conftest import run_tiny
+
+    from lthnb.nets.prunable import layer_kinds
+    from lthnb.nets.weights import get_weights
+
+    section = README.split("### Your own network", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    (tmp_path / "mynets.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    params = tiny_params.replace(arch="mynets:small_resnet", rounds=1, iterations=10)
+    assert "-p arch mynets:small_resnet" in section
+    evaluations, rounds = run_tiny(params, tiny_splits)
+    assert sorted(rounds["round"].unique()) == [0, 1]
+    ticket = params.run_dir / "trials" / "trial_000" / "ticket.keras"
+    import tf_keras
+
+    model = tf_keras.models.load_model(ticket, compile=False)
+    assert set(layer_kinds(model).values()) == {"conv", "output"}
+    assert any(name.endswith("moving_variance") for name in get_weights(model))

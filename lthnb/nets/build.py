@@ -7,7 +7,8 @@ of every trial are saved and loaded by name. Keras numbers unnamed layers per se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tf_keras
@@ -31,10 +32,7 @@ def build_model(
     except NetworkError:
         raise
     except Exception as error:  # noqa: BLE001 - the user's builder: say which and why, in one line
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise NetworkError(
-            f"arch: the builder {arch!r} raised {type(error).__name__}: {message}"
-        ) from error
+        raise NetworkError(f"arch: the builder {arch!r} raised {_first_line(error)}") from error
     check_model(arch, model, tuple(input_shape), num_classes)
     return model
 
@@ -47,13 +45,16 @@ def check_model(arch: str, model: object, input_shape: tuple[int, ...], num_clas
             f"arch: the builder {arch!r} returned {type(model).__name__}, not a tf_keras.Model "
             "(build it with tf_keras, not keras 3, and return the model)"
         )
+    if isinstance(model, tf_keras.Sequential) and not model.inputs:
+        # a Sequential without an Input: Keras builds it on the first images it sees
+        _on_images(arch, input_shape, lambda: model.build((None, *input_shape)))
     if len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
         raise NetworkError(
             f"arch: {arch!r} has {len(model.inputs or [])} inputs and {len(model.outputs or [])} "
             "outputs; lthnb trains a network with one input (the images) and one output (logits)"
         )
     probe = np.zeros((2, *input_shape), np.float32)
-    shape = tuple(model(probe, training=False).shape)
+    shape = tuple(_on_images(arch, input_shape, lambda: model(probe, training=False)).shape)
     if shape != (2, num_classes):
         raise NetworkError(
             f"arch: {arch!r} outputs shape {shape[1:]} per image; it must output {num_classes} "
@@ -63,3 +64,21 @@ def check_model(arch: str, model: object, input_shape: tuple[int, ...], num_clas
         raise NetworkError(
             f"arch: {arch!r} has no weight that tfmot can prune (no Dense or convolution kernel)"
         )
+
+
+def _on_images(arch: str, input_shape: tuple[int, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()`, where a model that cannot take the data's images (an Input of another
+    shape written into the builder) is a one-line error naming `arch`, not Keras's."""
+    try:
+        return compute()
+    except Exception as error:  # noqa: BLE001 - the user's network: say which and why
+        raise NetworkError(
+            f"arch: {arch!r} cannot compute images of shape {input_shape} (the data's; build "
+            f"the network on input_shape): {_first_line(error)}"
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    """'Type: the first line of its message': a user's error in one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

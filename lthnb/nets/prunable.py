@@ -51,12 +51,21 @@ def _tfmot_prunable(layer: tf_keras.layers.Layer) -> list:
 
 def output_layer(model: tf_keras.Model) -> str | None:
     """The path of the layer that produces the logits: the model's last layer, walked back
-    through weightless single-input layers (an Activation, a Flatten) to one with weights."""
+    through weightless single-input layers (an Activation, a Flatten) to one with weights,
+    and into a nested model (a Sequential head) to its own last layer."""
     by_layer = {id(layer): path for path, layer in named_layers(model)}
-    layer = model.outputs[0].node.layer if model.outputs else model.layers[-1]
-    while not layer.weights and len(layer.inbound_nodes[0].parent_nodes) == 1:
-        layer = layer.inbound_nodes[0].parent_nodes[0].layer
-    return by_layer.get(id(layer))
+    layer = _last_layer(model)
+    while True:
+        if isinstance(layer, tf_keras.Model):
+            layer = _last_layer(layer)
+        elif not layer.weights and len(layer.inbound_nodes[0].parent_nodes) == 1:
+            layer = layer.inbound_nodes[0].parent_nodes[0].layer
+        else:
+            return by_layer.get(id(layer))
+
+
+def _last_layer(model: tf_keras.Model) -> tf_keras.layers.Layer:
+    return model.outputs[0].node.layer if model.outputs else model.layers[-1]
 
 
 def prunable_weights(model: tf_keras.Model) -> dict[str, PrunableWeight]:
@@ -97,7 +106,7 @@ def kernel_sizes(model: tf_keras.Model) -> dict[str, int]:
 
 def layer_table(model: tf_keras.Model, rates: dict[str, float]) -> pd.DataFrame:
     """One row per layer: kind (conv / dense / output, `trained` for weights tfmot cannot
-    prune, - for none), output shape, weights, prunable weights and pruning rate."""
+    prune, - for none), output shape, trainable weights, prunable weights and pruning rate."""
     prunable = prunable_weights(model)
     by_layer: dict[str, list[PrunableWeight]] = {}
     for weight in prunable.values():
@@ -115,7 +124,8 @@ def layer_table(model: tf_keras.Model, rates: dict[str, float]) -> pd.DataFrame:
                 "type": type(layer).__name__,
                 "kind": kind,
                 "output_shape": _shape(layer),
-                "weights": layer.count_params(),
+                # trainable: batch norm's moving statistics are state, not parameters
+                "weights": sum(int(w.shape.num_elements()) for w in layer.trainable_weights),
                 "prunable_weights": sum(weight.size for weight in weights),
                 "rate": max((rates.get(weight.mask_name, 0.0) for weight in weights), default=0.0),
             }

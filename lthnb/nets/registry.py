@@ -47,9 +47,10 @@ class Network:
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise NetworkError(
                 f"arch: {self.name!r}: cannot import {module_name} ({type(error).__name__}: "
-                f"{error}); put the module under the repository root or on PYTHONPATH"
+                f"{first_line}); put the module under the repository root or on PYTHONPATH"
             ) from None
         builder = getattr(module, function, None)
         if not callable(builder):

@@ -11,6 +11,8 @@ state, the export) uses these helpers; tfmot's wrappers live in lthnb.nets.tfmot
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import zipfile
 from collections.abc import Mapping
@@ -97,3 +99,27 @@ def deflated_size(path: Path) -> int:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.write(path, arcname=path.name)
     return buffer.getbuffer().nbytes
+
+
+def load_network(path: Path, arch: str) -> tf_keras.Model:
+    """A saved network back as a tf_keras model. The layers of a user's builder module are
+    offered to Keras by name, so a ticket with a layer of the user's own loads too."""
+    module_name = arch.split(":")[0] if ":" in arch else None
+    custom = {}
+    if module_name:
+        with contextlib.suppress(Exception):  # the builder's import error is reported elsewhere
+            module = importlib.import_module(module_name)
+            custom = {
+                name: value
+                for name, value in vars(module).items()
+                if isinstance(value, type) and issubclass(value, tf_keras.layers.Layer)
+            }
+    try:
+        return tf_keras.models.load_model(path, compile=False, custom_objects=custom)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path} does not load as a tf_keras network ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); a layer of your own must be "
+            "defined in the builder's module or registered with "
+            "tf_keras.utils.register_keras_serializable"
+        ) from None

@@ -18,6 +18,7 @@ import pandas as pd
 from lthnb.analysis.statistics import controls_in
 from lthnb.controls.kinds import TICKET
 from lthnb.nets.names import weight_key
+from lthnb.runs.folder import stored_params
 from lthnb.runs.paths import RunPaths
 from lthnb.runs.reader import read_round, recorded_rounds
 from lthnb.runs.state import TrialState, load_state, read_exported_ticket
@@ -77,13 +78,11 @@ def rewind_start(state: TrialState) -> tuple[str, dict[str, np.ndarray]]:
     return ("θk", state.rewind) if state.rewind is not None else ("θ0", state.theta0)
 
 
-def ticket_weights(path: Path) -> dict[str, np.ndarray]:
-    """Every weight of an exported ticket by name (`<layer>/kernel`, `<layer>/bias`, ...)."""
-    import tf_keras  # TensorFlow only where a ticket is read
+def ticket_weights(path: Path, arch: str) -> dict[str, np.ndarray]:
+    """Every weight of an exported ticket by name (`<layer>/kernel`, `bn/moving_mean`, ...)."""
+    from lthnb.nets.weights import get_weights, load_network  # TensorFlow only where read
 
-    from lthnb.nets.weights import get_weights
-
-    return get_weights(tf_keras.models.load_model(path, compile=False))
+    return get_weights(load_network(path, arch))
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -106,13 +105,15 @@ def rewind_check(run_dir: str | Path, trial: int, round_index: int) -> pd.DataFr
             f"look inside the trial's last round ({load_state(paths.state).last_ticket_round})"
         )
     start_name, start = rewind_start(load_state(paths.state))
-    ticket = ticket_weights(paths.ticket)
-    rows = []
+    arch = stored_params(RunPaths(Path(run_dir)).params).get("arch", "lenet")
+    ticket = ticket_weights(paths.ticket, arch)
+    rows, checked = [], set()
     for name, mask in record.masks.items():
         kept = mask.astype(bool)
         key = weight_key(name, start)
         kernel, initial = ticket[key], start[key]
-        bias = f"{name}/bias"
+        others = _layer_weights(start, key.rsplit("/", 1)[0]) - {key}
+        checked |= others | {key}
         rows.append(
             {
                 "layer": name,
@@ -120,13 +121,31 @@ def rewind_check(run_dir: str | Path, trial: int, round_index: int) -> pd.DataFr
                 "survivors": int(kept.sum()),
                 "survivors: same bits": same_bits(kernel[kept], initial[kept]),
                 "pruned: exactly 0": bool(np.all(kernel[~kept] == 0)),
-                "biases: same bits": same_bits(ticket[bias], start[bias])
-                if bias in start
-                else None,
+                "other weights: same bits": _all_same_bits(ticket, start, others),
                 "trained pruned: 0": bool(np.all(record.trained[name][~kept] == 0)),
             }
         )
+    unpruned = set(start) - checked  # layers with no prunable weight: batch norm's, ...
+    if unpruned:
+        rows.append(
+            {
+                "layer": "layers never pruned",
+                "rewound to": start_name,
+                "other weights: same bits": _all_same_bits(ticket, start, unpruned),
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _layer_weights(weights: dict[str, np.ndarray], layer: str) -> set[str]:
+    return {name for name in weights if name.rsplit("/", 1)[0] == layer}
+
+
+def _all_same_bits(ticket: dict, start: dict, names: set[str]) -> bool | None:
+    """Do the ticket's `names` hold the rewound values bit for bit (None: no such weights)?"""
+    if not names:
+        return None
+    return all(same_bits(ticket[name], start[name]) for name in names)
 
 
 def ticket_vs_control(rounds: pd.DataFrame, trial: int, round_index: int) -> pd.DataFrame:

@@ -41,8 +41,7 @@ class StackRunner:
 
     def start(self, jobs: Sequence[NetworkJob]) -> None:
         """Load one job per slot; a fresh optimizer and no best point yet."""
-        for index, job in enumerate(jobs):
-            self.stack.load(index, job.weights, job.masks)
+        self.stack.load([job.weights for job in jobs], [job.masks for job in jobs])
         self.optimizer.reset()
         for best, variable in zip(self.best, self.stack.all_variables, strict=True):
             best.assign(variable)
