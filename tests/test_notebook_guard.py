@@ -159,6 +159,25 @@ def test_an_injected_value_overrides_the_parameters_cell():
     assert (params.rounds, params.learning_rate) == (7, 0.01)
 
 
+def test_papermill_naming_another_arch_brings_its_recipe_for_the_keys_left_out():
+    """`-p arch resnet20 -p rounds 2`: the recipe's values, not the demo cell's, for the keys of
+    resnet20's recipe the run did not give; the cell's values for the other keys."""
+    injected = "# Parameters\narch = 'resnet20'\nrounds = 2\nbatch_size = 64\n"
+    namespace, before = _run_cells(_parameters_cell(), injected)
+    namespace["In"] = ["", "_before_parameters = set(globals())", _parameters_cell(), injected]
+    params = setup_cell.params_from_notebook(namespace, before)
+    demo = load_params(REPO / "params" / "demo.yaml")
+    assert (params.arch, params.rounds, params.batch_size) == ("resnet20", 2, 64)
+    assert (params.optimizer, params.learning_rate, params.momentum) == ("sgd", 0.1, 0.9)
+    assert params.augmentation == ["crop", "flip"] and params.dense_units == []
+    assert params.dataset == "cifar10"  # the recipe's data set: the run did not name one
+    assert (params.output_dir, params.train_subset) == (demo.output_dir, demo.train_subset)
+    # the same values typed into the cell in JupyterLab (no injected cell): the cell is the run
+    namespace["In"] = ["", "_before_parameters = set(globals())", _parameters_cell()]
+    assert setup_cell.params_from_notebook(namespace, before).batch_size == 64
+    assert setup_cell.params_from_notebook(namespace, before).optimizer == demo.optimizer
+
+
 @pytest.mark.parametrize(
     ("cell", "message"),
     [

@@ -493,6 +493,7 @@ def test_the_notebook_runs_the_analysis_and_draws_its_figures(tiny_data_dir, tmp
     text = output.read_text()
     assert "the test error along the path: for k = 0" in text
     assert "Test accuracy of the sparse subnetworks against the dense network" in text
+    assert "The network has no batch norm" in text
 
 
 def test_a_second_process_is_refused_while_one_writes_the_analysis(tmp_path):
@@ -506,7 +507,7 @@ def test_a_second_process_is_refused_while_one_writes_the_analysis(tmp_path):
 
 
 def test_the_reproduction_cli_writes_the_analysis_of_a_run_folder_as_markdown(hand_made, tmp_path):
-    book = StabilityBook.open(RunPaths(tmp_path).stability, points=3)
+    book = StabilityBook.open(RunPaths(tmp_path).stability, points=3, batch_norm="none")
     for unit_row in hand_made.instability.to_dict("records"):
         unit = Unit(unit_row["trial"], unit_row["round"], unit_row["rewind_iteration"])
         points = hand_made.path_points

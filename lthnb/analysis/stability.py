@@ -8,6 +8,13 @@ evaluated at `stability_points` evenly spaced alphas. Instability is the largest
 that path minus the mean of its two ends: near 0, SGD noise cannot move the copies out of one
 linearly connected basin.
 
+Batch norm (`stability_batch_norm`): with `recompute` the moving statistics of every point, the
+ends included, are recomputed from training batches (lthnb.analysis.batch_norm), since mixed
+statistics do not describe the mixed network; the ends are then the copies with their statistics
+re-estimated, like every other point. With `interpolate` they are mixed like the weights, and
+the ends are the copies as trained. A network without batch norm is computed the same either
+way, and the analysis records `none`.
+
 theta_k is recomputed, since a run folder keeps only its own `rewind_iteration`'s: round 0's
 jobs (each selected trial's theta0, dense masks, its round-0 ticket seed) train for k iterations
 together, the company round 0 trained in, so rounding matches and the result equals round 0's
@@ -31,6 +38,7 @@ import pandas as pd
 import tensorflow as tf
 import tf_keras
 
+from lthnb.analysis.batch_norm import StatisticsRecomputer, statistics_batches, statistics_method
 from lthnb.analysis.stability_tables import POINT_COLUMNS, StabilityBook, Unit, analysis_writer
 from lthnb.controls.kinds import TICKET
 from lthnb.data.loaders import Splits
@@ -68,7 +76,10 @@ def alpha_grid(points: int) -> np.ndarray:
 def interpolate(first: Weights, second: Weights, alpha: float, masks: Mapping) -> Weights:
     """(1 - alpha) first + alpha second for every kernel and bias, kernels times their masks:
     a pruned weight is exactly 0 at every point, and alpha 0 (1) gives `first` (`second`)."""
-    mixed = {name: (1.0 - alpha) * first[name] + alpha * second[name] for name in first}
+    mixed = {
+        name: ((1.0 - alpha) * first[name] + alpha * second[name]).astype(first[name].dtype)
+        for name in first
+    }
     return masked(mixed, masks)
 
 
@@ -134,6 +145,18 @@ def train_images(data: DataTensors, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.gather(data.x_train, chosen), tf.gather(data.y_train, chosen)
 
 
+def path_weights(
+    first: Weights,
+    second: Weights,
+    masks: Mapping,
+    alphas: np.ndarray,
+    statistics: StatisticsRecomputer | None = None,
+) -> list[Weights]:
+    """The network at every alpha; with `statistics`, its batch norm statistics recomputed."""
+    points = [interpolate(first, second, alpha, masks) for alpha in alphas]
+    return points if statistics is None else statistics(points)
+
+
 def evaluate_path(
     engine: Engine,
     first: Weights,
@@ -141,10 +164,12 @@ def evaluate_path(
     masks: Mapping,
     alphas: np.ndarray,
     train: tuple[tf.Tensor, tf.Tensor],
+    statistics: StatisticsRecomputer | None = None,
 ) -> pd.DataFrame:
     """Test and train loss and error at every alpha, all points evaluated as one stack."""
     runner = engine.runner(len(alphas))
-    runner.start([NetworkJob(interpolate(first, second, a, masks), masks, 0) for a in alphas])
+    points = path_weights(first, second, masks, alphas, statistics)
+    runner.start([NetworkJob(weights, masks, 0) for weights in points])
     table = pd.DataFrame({"alpha": alphas})
     for split, (x, y) in (("test", (engine.data.x_test, engine.data.y_test)), ("train", train)):
         loss, accuracy = (value.numpy() for value in runner.evaluate(x, y))
@@ -201,12 +226,22 @@ class StabilityAnalysis:
         self.engine = Engine(copies, self.template, self.data)
         self.train = train_images(self.data, params.seed)
         self.alphas = alpha_grid(params.stability_points)
+        self.batch_norm = statistics_method(self.template, params.stability_batch_norm)
+        self.statistics = (
+            StatisticsRecomputer(
+                self.template, statistics_batches(self.data.x_train, params.batch_size)
+            )
+            if self.batch_norm == "recompute"
+            else None
+        )
 
     def run(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Compute every unit not complete yet; return (path_points, instability)."""
         params = self.params
         with analysis_writer(self.paths.stability):
-            book = StabilityBook.open(self.paths.stability, params.stability_points)
+            book = StabilityBook.open(
+                self.paths.stability, params.stability_points, self.batch_norm
+            )
             pending = {
                 k: [
                     round_index
@@ -257,6 +292,7 @@ class StabilityAnalysis:
                 masks[unit.trial],
                 self.alphas,
                 self.train,
+                self.statistics,
             )
             diverged = first.diverged or second.diverged
             if diverged:

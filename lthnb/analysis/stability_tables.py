@@ -5,7 +5,10 @@ and error on a fixed subset of the training split. instability.csv holds one row
 round, k): the instabilities of test and train error, the two copies' test accuracies and their
 mean. Errors and accuracies are fractions, as in rounds.csv. completed.json lists the units whose
 rows count: tables are written first and the unit marked after, so rows of a unit cut off by a
-kill are dropped when the analysis resumes. No TensorFlow here, so figures load fast.
+kill are dropped when the analysis resumes. It also records what identifies the paths beyond the
+units: `stability_points` and `batch_norm`, what the paths did with batch norm statistics
+(recompute | interpolate, or none for a network without batch norm); an analysis resumed with
+another is refused, never mixed. No TensorFlow here, so figures load fast.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from lthnb.runs.tables import (
     write_text,
 )
 
+NO_BATCH_NORM = "none"  # a network without batch norm: recompute and interpolate agree
+UNRECORDED = "unrecorded"  # written before `batch_norm` was recorded: statistics were mixed
 UNIT_COLUMNS = ["trial", "round", "rewind_iteration"]
 POINT_COLUMNS = [
     *UNIT_COLUMNS, "percent_remaining", "alpha",
@@ -67,12 +72,14 @@ class StabilityBook:
 
     paths: StabilityPaths
     points: int
+    batch_norm: str
     completed: list[str]
     path_points: pd.DataFrame
     instability: pd.DataFrame
 
     @classmethod
-    def open(cls, paths: StabilityPaths, points: int) -> StabilityBook:
+    def open(cls, paths: StabilityPaths, points: int, batch_norm: str) -> StabilityBook:
+        """The analysis so far, refused where its paths were computed otherwise."""
         completed: list[str] = []
         if paths.completed.exists():
             record = _read_completed(paths)
@@ -81,8 +88,14 @@ class StabilityBook:
                     f"{paths.root} has paths of {record['stability_points']} points; set "
                     f"stability_points: {record['stability_points']} or delete that folder"
                 )
+            recorded = record.get("batch_norm", _before_the_record(batch_norm))
+            if recorded != batch_norm:
+                raise RunFolderError(
+                    f"{paths.root} has paths computed with stability_batch_norm: {recorded}; "
+                    f"set stability_batch_norm: {recorded} or delete that folder"
+                )
             completed = record["units"]
-        return cls(paths, points, completed, *_completed_tables(paths, completed))
+        return cls(paths, points, batch_norm, completed, *_completed_tables(paths, completed))
 
     def is_done(self, unit: Unit) -> bool:
         return unit.key in self.completed
@@ -94,8 +107,18 @@ class StabilityBook:
         write_table(self.paths.path_points, self.path_points)
         write_table(self.paths.instability, self.instability)
         self.completed.append(unit.key)
-        record = {"stability_points": self.points, "units": self.completed}
+        record = {
+            "stability_points": self.points,
+            "batch_norm": self.batch_norm,
+            "units": self.completed,
+        }
         write_text(self.paths.completed, json.dumps(record, indent=1))
+
+
+def _before_the_record(batch_norm: str) -> str:
+    """What an analysis written before `batch_norm` was recorded did: it mixed every weight,
+    statistics included, which for a network without batch norm is nothing."""
+    return NO_BATCH_NORM if batch_norm == NO_BATCH_NORM else "interpolate"
 
 
 def _appended(table: pd.DataFrame, rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -106,11 +129,13 @@ def _appended(table: pd.DataFrame, rows: pd.DataFrame, order: list[str]) -> pd.D
 
 @dataclass(frozen=True)
 class StabilityTables:
-    """A run folder's analysis tables, named for figure legends."""
+    """A run folder's analysis tables, named for figure legends, and what its paths did with
+    batch norm statistics (recompute | interpolate | none | unrecorded)."""
 
     label: str
     path_points: pd.DataFrame
     instability: pd.DataFrame
+    batch_norm: str = UNRECORDED
 
 
 def read_stability(run_dir: str | Path, label: str | None = None) -> StabilityTables:
@@ -119,8 +144,12 @@ def read_stability(run_dir: str | Path, label: str | None = None) -> StabilityTa
     book = paths.stability
     if not book.completed.exists():
         raise RunFolderError(f"{book.root} holds no finished path; run 07_stability first")
-    completed = _read_completed(book)["units"]
-    return StabilityTables(label or paths.root.name, *_completed_tables(book, completed))
+    record = _read_completed(book)
+    return StabilityTables(
+        label or paths.root.name,
+        *_completed_tables(book, record["units"]),
+        batch_norm=record.get("batch_norm", UNRECORDED),
+    )
 
 
 def _read_completed(paths: StabilityPaths) -> dict:

@@ -32,6 +32,10 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from lthnb.params import PARAMETER_NAMES, Params, load_params
+from lthnb.params.schema import network_defaults
+
+# papermill's injected cell starts so; the notebooks' own `parameters` cell with "# Parameters ("
+PAPERMILL_HEADER = "# Parameters\n"
 
 # --- parameters given to a notebook ---
 
@@ -49,7 +53,31 @@ def params_from_notebook(namespace: MutableMapping[str, Any], before: set[str]) 
         for name, value in namespace.items()
         if name in PARAMETER_NAMES or (name not in before and _may_be_parameter(name, value))
     }
+    injected = injected_names(namespace.get("In", []))
+    if "arch" in injected:  # papermill named the network: its recipe for the keys left out
+        recipe = network_defaults(given["arch"])
+        given.update({key: value for key, value in recipe.items() if key not in injected})
     return load_params(given)
+
+
+def injected_names(history: list[str]) -> set[str]:
+    """The names papermill's injected cell (`# Parameters`, right after the `parameters` cell)
+    assigned, from IPython's input history; none outside papermill. The `parameters` cell holds
+    the demo's values: a run that names another `arch` and leaves out a key of its recipe gets
+    the recipe's value, as a params file read by lthnb would."""
+    cells = [cell for cell in history if cell.startswith(PAPERMILL_HEADER)]
+    if not cells:
+        return set()
+    with contextlib.suppress(SyntaxError):
+        tree = ast.parse(cells[-1])
+        return {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+    return set()
 
 
 def _may_be_parameter(name: str, value: Any) -> bool:

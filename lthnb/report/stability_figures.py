@@ -18,7 +18,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lthnb.analysis.stability_tables import StabilityTables
+from lthnb.analysis.stability_tables import NO_BATCH_NORM, UNRECORDED, StabilityTables
 from lthnb.analysis.statistics import mean_std, mean_std_text, trials_text
 from lthnb.pruning.masks import format_percent
 from lthnb.report.figures import line_with_band, new_axes, percent_axis
@@ -155,6 +155,26 @@ def stability_view(tables: StabilityTables) -> pd.DataFrame:
 
 
 # --- sentences under the figures ---
+
+BATCH_NORM_TEXTS = {  # what the paths did with batch norm statistics, by the analysis's record
+    "recompute": "Batch norm statistics were recomputed at every α (stability_batch_norm: "
+    "recompute): the population statistics of the network at that point on fixed training "
+    "batches, so every point, the ends included, is evaluated with statistics that describe it.",
+    "interpolate": "Batch norm statistics were interpolated like the weights "
+    "(stability_batch_norm: interpolate): between the ends they mix the copies' statistics "
+    "rather than describe the network at that point, which can raise the barrier.",
+    NO_BATCH_NORM: "The network has no batch norm: its paths are the same under either "
+    "stability_batch_norm.",
+    UNRECORDED: "These tables predate the record of stability_batch_norm: any batch norm "
+    "statistics were interpolated like the weights.",
+}
+
+
+def batch_norm_text(tables: StabilityTables) -> str:
+    """What the paths did with batch norm statistics: they change the barrier of a network
+    with batch norm, so a reader of the numbers must know which."""
+    unknown = f"Batch norm statistics: {tables.batch_norm!r}, a record lthnb does not know."
+    return BATCH_NORM_TEXTS.get(tables.batch_norm, unknown)
 
 
 def _list(values: Sequence) -> str:
