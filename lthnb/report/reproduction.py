@@ -36,7 +36,13 @@ from lthnb.analysis.statistics import (
     ticket_gaps,
 )
 from lthnb.controls.kinds import CONTROLS, REINIT, TICKET, kind_label
-from lthnb.report.stability_figures import path_text, remaining_text, rewind_text, stability_view
+from lthnb.report.stability_figures import (
+    batch_norm_text,
+    path_text,
+    remaining_text,
+    rewind_text,
+    stability_view,
+)
 from lthnb.runs.tables import RunFolderError, read_table
 
 PAPER_PERCENTS = (51.0, 21.0, 13.5, 7.0, 3.6)
@@ -296,7 +302,9 @@ def stability_markdown(run_dir: str | Path) -> str:
         [str(round_index), str(k), *(str(value) for value in values)]
         for (round_index, k), values in zip(view.index, view.itertuples(index=False), strict=True)
     )
-    sentences = (path_text(tables), rewind_text(tables), remaining_text(tables))
+    sentences = [path_text(tables), rewind_text(tables), remaining_text(tables)]
+    if tables.batch_norm in ("recompute", "interpolate"):  # a network with batch norm
+        sentences.append(batch_norm_text(tables))
     return markdown_grid(titles, rows) + "".join(f"\n{sentence}\n" for sentence in sentences)
 
 
