@@ -173,7 +173,7 @@ def test_a_lost_or_damaged_ticket_file_is_exported_again_from_the_state(
     }
     whole = RunPaths(finished.run_dir).trial(0)
     assert_same_arrays(trial.ticket_masks, whole.ticket_masks)
-    healed, original = (inspect_round.ticket_weights(t.ticket) for t in (trial, whole))
+    healed, original = (inspect_round.ticket_weights(t.ticket, "lenet") for t in (trial, whole))
     assert healed.keys() == original.keys()
     assert all(np.array_equal(healed[key], original[key]) for key in original)
     assert inspect_round.rewind_check(run.run_dir, 0, 2).drop(columns="rewound to").all().all()
