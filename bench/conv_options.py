@@ -68,16 +68,22 @@ def rows() -> dict[str, float | None]:
     }
 
 
-def without_onednn() -> dict[str, float | None]:
-    """The same rows from a child process with oneDNN's kernels off."""
+def json_without_onednn(script: str, flag: str) -> dict:
+    """What `script flag` prints as its last line (JSON), run in a child process with oneDNN's
+    kernels off: TensorFlow reads the switch once, at import."""
     child = subprocess.run(
-        [sys.executable, __file__, "--json"],
+        [sys.executable, script, flag],
         env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"},
         capture_output=True,
         text=True,
         check=True,
     )
     return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def without_onednn() -> dict[str, float | None]:
+    """The same rows from a child process with oneDNN's kernels off."""
+    return json_without_onednn(__file__, "--json")
 
 
 def report() -> list[str]:

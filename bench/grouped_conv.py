@@ -38,8 +38,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -52,6 +50,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # each way's step is its own tf.function: no retracing notes
+
+from conv_options import json_without_onednn  # noqa: E402
 
 from lthnb.training.device import bf16_native, cpu_flags  # noqa: E402
 
@@ -237,14 +237,7 @@ def support() -> dict[str, str]:
 
 def support_without_onednn() -> dict[str, str]:
     """`support()` from a child process with oneDNN's kernels off (read at import)."""
-    child = subprocess.run(
-        [sys.executable, __file__, "--support-json"],
-        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    return json_without_onednn(__file__, "--support-json")
 
 
 def support_line(where: str, found: dict[str, str]) -> str:

@@ -31,6 +31,7 @@ he_normal is a truncated normal, PyTorch's kaiming_normal_ is not (same variance
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import tf_keras
@@ -191,50 +192,26 @@ def _vgg(
     return tf_keras.Model(inputs, outputs, name=f"vgg{depth}")
 
 
-def resnet20(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_resnet_20 (cifar_resnet_20_W with `width`): 3 blocks per stage."""
-    return _resnet(params, input_shape, num_classes, seed, 20)
+Builder = Callable[..., tf_keras.Model]  # (params, input_shape, num_classes, seed) -> Model
 
 
-def resnet56(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_resnet_56: 9 blocks per stage."""
-    return _resnet(params, input_shape, num_classes, seed, 56)
+def _builder(make: Callable[..., tf_keras.Model], name: str, depth: int, doc: str) -> Builder:
+    """The registry's builder `name`: `make` at one depth."""
+
+    def build(
+        params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
+    ) -> tf_keras.Model:
+        return make(params, input_shape, num_classes, seed, depth)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return build
 
 
-def resnet110(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_resnet_110: 18 blocks per stage."""
-    return _resnet(params, input_shape, num_classes, seed, 110)
-
-
-def vgg11(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_vgg_11: 8 convs."""
-    return _vgg(params, input_shape, num_classes, seed, 11)
-
-
-def vgg13(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_vgg_13: 10 convs."""
-    return _vgg(params, input_shape, num_classes, seed, 13)
-
-
-def vgg16(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_vgg_16: 13 convs."""
-    return _vgg(params, input_shape, num_classes, seed, 16)
-
-
-def vgg19(
-    params: Params, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> tf_keras.Model:
-    """open_lth's cifar_vgg_19: 16 convs."""
-    return _vgg(params, input_shape, num_classes, seed, 19)
+resnet20 = _builder(_resnet, "resnet20", 20, "open_lth's cifar_resnet_20 (_W with `width`)")
+resnet56 = _builder(_resnet, "resnet56", 56, "open_lth's cifar_resnet_56: 9 blocks per stage")
+resnet110 = _builder(_resnet, "resnet110", 110, "open_lth's cifar_resnet_110: 18 per stage")
+vgg11 = _builder(_vgg, "vgg11", 11, "open_lth's cifar_vgg_11: 8 convs")
+vgg13 = _builder(_vgg, "vgg13", 13, "open_lth's cifar_vgg_13: 10 convs")
+vgg16 = _builder(_vgg, "vgg16", 16, "open_lth's cifar_vgg_16: 13 convs")
+vgg19 = _builder(_vgg, "vgg19", 19, "open_lth's cifar_vgg_19: 16 convs")
