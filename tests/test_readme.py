@@ -38,3 +38,20 @@ def test_the_readme_builder_is_a_network_lthnb_trains(
     model = tf_keras.models.load_model(ticket, compile=False)
     assert set(layer_kinds(model).values()) == {"conv", "output"}
     assert any(name.endswith("moving_variance") for name in get_weights(model))
+
+
+def test_the_readme_weight_counts_of_open_lths_networks_are_the_built_models():
+    """The architecture table's counts for resnet20 and vgg16 (32x32x3) come from the models."""
+    import re
+
+    from lthnb.nets.build import build_model
+    from lthnb.params import load_params
+
+    def trainable(arch: str) -> int:
+        model = build_model(load_params(arch=arch), (32, 32, 3), 10, 0)
+        return sum(int(w.shape.num_elements()) for w in model.trainable_weights)
+
+    resnet = re.search(r"`resnet20\.yaml` \| [^|]*\(([\d,]+) weights", README)
+    vgg = re.search(r"`vgg16\.yaml` \| [^|]*\(([\d.]+)M weights", README)
+    assert int(resnet.group(1).replace(",", "")) == trainable("resnet20")
+    assert float(vgg.group(1)) == round(trainable("vgg16") / 1e6, 1)
