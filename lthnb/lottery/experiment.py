@@ -103,8 +103,8 @@ class Experiment:
         tf_keras.backend.clear_session()
         # One engine serves every round (one compiled chunk per stack size): new models per
         # unit would be traced again and again, and TensorFlow keeps every trace.
-        self.engine = Engine(params, self.build(params.seed), self.data)
-        self.model = self.build(params.seed)  # for shapes and the export
+        self.model = self.build(params.seed)  # the engine's template, shapes and the export
+        self.engine = Engine(params, self.model, self.data)
         self.kinds = layer_kinds(self.model)
         self.sizes = kernel_sizes(self.model)
         # trainable weights that are never pruned: biases, batch norm's gamma and beta
